@@ -1,0 +1,5 @@
+import sys
+
+from fastlogit.cli import main
+
+sys.exit(main())
