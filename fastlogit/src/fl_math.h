@@ -1,85 +1,401 @@
-/* fl_math.h -- scalar math of fastlogit, written once for every kernel.
+/* fl_math.h -- vectorisable, accurate sigmoid / log-sigmoid / logistic-loss kernels.
  *
- * Placeholder implementation on libm; the vectorised, runtime-dispatched
- * version replaces the bodies, never the API.  All arithmetic in double.
- * `out`, `loss` and `resid` may alias `z` exactly (in-place), never partially.
+ * Self-contained C99 header (all functions static).  Arithmetic in double, IEEE semantics kept
+ * (no fast-math assumptions: inf, NaN and subnormals handled).  Designed for
+ * `-O3 -fno-math-errno`: the per-element code is branch-free (selects only) so gcc vectorises
+ * the block loops.  On gcc >= 12 / x86-64 / ELF the block loops are compiled three times
+ * (x86-64-v4, x86-64-v3, baseline) with target_clones and picked once at load time (ifunc).
+ * Define FL_NO_DISPATCH to disable that (single build for the compiler's -march).
+ * Derivations, thresholds and measured accuracy: see NOTES.md.
  */
-#ifndef FASTLOGIT_FL_MATH_H
-#define FASTLOGIT_FL_MATH_H
+#ifndef FL_MATH_H
+#define FL_MATH_H
 
-#include <math.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <math.h>
 
-/* sigma(|z|) and sigma(-|z|) from e = exp(-|z|) <= 1: no overflow anywhere. */
-static inline void fl__sig_pair(double z, double *s_pos, double *s_neg)
-{
-    double e = exp(-fabs(z));
-    double p = 1.0 / (1.0 + e);
-    double q = e * p;
-    *s_pos = (z >= 0) ? p : q;   /* sigma(z)  */
-    *s_neg = (z >= 0) ? q : p;   /* sigma(-z) */
-}
-
-static void fl_sigmoid(const double *z, double *out, ptrdiff_t n)
-{
-    for (ptrdiff_t i = 0; i < n; i++) {
-        double sp, sn;
-        fl__sig_pair(z[i], &sp, &sn);
-        out[i] = (z[i] != z[i]) ? z[i] : sp;
-    }
-}
-
-static void fl_log_sigmoid(const double *z, double *out, ptrdiff_t n)
-{
-    for (ptrdiff_t i = 0; i < n; i++) {
-        double zi = z[i];
-        double m = (zi < 0) ? zi : 0.0;
-        out[i] = m - log1p(exp(-fabs(zi)));
-    }
-}
-
-/* y*softplus(-z) + (1-y)*softplus(z) = L + y*max(-z,0) + (1-y)*max(z,0),
- * L = log1p(exp(-|z|)); a zero weight contributes 0, never 0*inf. */
-static inline double fl__logit_loss1(double z, double y)
-{
-    double L = log1p(exp(-fabs(z)));
-    double neg = (z < 0) ? -z : 0.0;
-    double pos = (z > 0) ? z : 0.0;
-    double t1 = (y == 0.0) ? 0.0 : y * neg;
-    double t0 = (y == 1.0) ? 0.0 : (1.0 - y) * pos;
-    return (t1 + t0) + L;
-}
-
-static void fl_logit_loss(const double *z, const double *y, double *loss, ptrdiff_t n)
-{
-    for (ptrdiff_t i = 0; i < n; i++)
-        loss[i] = fl__logit_loss1(z[i], y[i]);
-}
-
-static void fl_logit_loss_residual(const double *z, const double *y, double *loss,
-                                   double *resid, ptrdiff_t n)
-{
-    for (ptrdiff_t i = 0; i < n; i++) {
-        double zi = z[i], yi = y[i], sp, sn;
-        if (loss) loss[i] = fl__logit_loss1(zi, yi);
-        fl__sig_pair(zi, &sp, &sn);
-        /* y = 1: sigma(z) - 1 = -sigma(-z), exact where 1 - sigma(z) cancels. */
-        resid[i] = (yi == 1.0) ? -sn : ((yi == 0.0) ? sp : sp - yi);
-    }
-}
-
-static void fl_prob_loss(const double *a, const double *y, double eps, double *loss, ptrdiff_t n)
-{
-    double hi = 1.0 - eps;
-    for (ptrdiff_t i = 0; i < n; i++) {
-        double ai = a[i], yi = y[i];
-        ai = (ai < eps) ? eps : ((ai > hi) ? hi : ai);
-        double t1 = (yi == 0.0) ? 0.0 : yi * log(ai);
-        double t0 = (yi == 1.0) ? 0.0 : (1.0 - yi) * log1p(-ai);
-        loss[i] = -(t1 + t0);
-    }
-}
-
-static const char *fl_math_isa(void) { return "scalar libm"; }
-
+#if !defined(FL_NO_DISPATCH) && defined(__GNUC__) && !defined(__clang__) && (__GNUC__ >= 12) \
+    && defined(__x86_64__) && defined(__ELF__) && defined(__linux__)
+#define FL_DISPATCH 1
+#define FL_TARGETS __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define FL_DISPATCH 0
+#define FL_TARGETS
 #endif
+
+#if defined(__SSE2__) || defined(_M_X64) || (defined(_M_IX86_FP) && _M_IX86_FP >= 2)
+#include <emmintrin.h>
+#define FL_HAVE_NT 1
+#else
+#define FL_HAVE_NT 0
+#endif
+
+/* Outputs of at least FL_NT_MIN elements (16 MB: input + output exceed a typical L3) are written
+   with non-temporal stores: no read-for-ownership of the output lines, 1/3 less DRAM traffic. */
+#ifndef FL_NT_MIN
+#define FL_NT_MIN ((ptrdiff_t)1 << 21)
+#endif
+
+#if defined(__GNUC__)
+#define FL_INLINE static inline __attribute__((always_inline))
+#define FL_UNUSED __attribute__((unused))
+#else
+#define FL_INLINE static inline
+#define FL_UNUSED
+#endif
+
+/* Block size for the kernels: results go to a stack buffer first so the compute loop never
+   sees a possibly-aliased output (in-place use must still vectorise). */
+#ifndef FL_BLK
+#define FL_BLK 256
+#endif
+
+/* ---- constants (derivation in NOTES.md / gen_coeffs.py) ---- */
+#define FL_LOG2E  0x1.71547652b82fep+0
+#define FL_LN2HI  0x1.62e42fee00000p-1 /* 32 significant bits: k*LN2HI exact for |k| < 2^21 */
+#define FL_LN2LO  0x1.a39ef35793c76p-33
+#define FL_SHIFT  0x1.8p52             /* x + SHIFT rounds x to an integer held in the low bits */
+#define FL_ESCALE 0x1p128              /* exp results are produced times 2^128: always normal */
+#define FL_EUNSCALE 0x1p-128
+/* exp(-760) < 2^-1096: below every result we can round to.  Read through a volatile (once per
+   call): with a literal, gcc threads the clamp's constant path into a duplicated loop body, whose
+   possibly-trapping FP ops (-ftrapping-math is on) then block if-conversion, i.e. AVX2 vectorisation. */
+FL_UNUSED static const volatile double fl__xmin_v = -760.0;
+
+FL_INLINE uint64_t fl__u64(double x) { uint64_t u; memcpy(&u, &x, 8); return u; }
+FL_INLINE double fl__f64(uint64_t u) { double x; memcpy(&x, &u, 8); return x; }
+/* Branch-free select c ? a : b, used for EVERY select in the element code.  A C ?: becomes a
+   branch; gcc then sinks/threads the (maybe-trapping, -ftrapping-math is the default) FP ops into
+   it and refuses to if-convert without AVX-512 masking, so the AVX2 loop would stay scalar. */
+FL_INLINE double fl__sel(int c, double a, double b)
+{
+    uint64_t m = (uint64_t)0 - (uint64_t)(c != 0);
+    return fl__f64((fl__u64(a) & m) | (fl__u64(b) & ~m));
+}
+
+/* exp(x) * 2^128 as an unevaluated sum hi + lo, for x <= 0 (or NaN).  |lo| <= ulp(hi)/2,
+   relative error of hi+lo about 2^-57.  Only non-positive arguments: no overflow flag. */
+FL_INLINE void fl__exp_s128(double x, double xmin, double *ph, double *pl)
+{
+    x = fl__sel(x < xmin, xmin, x);             /* NaN passes (comparison false) */
+    double t = x * FL_LOG2E + FL_SHIFT;          /* contraction to fma harmless */
+    double kd = t - FL_SHIFT;                    /* k = round(x/ln2), |k| <= 1097 */
+    double rh = x - kd * FL_LN2HI;               /* exact (Cody-Waite) */
+    double a = kd * FL_LN2LO;
+    double r = rh - a;
+    double rl = (rh - r) - a;                    /* r + rl = x - k ln2 to ~2^-100 */
+    /* c(r) = (exp(r)-1-r)/r^2, degree-10 near-minimax on |r| <= ln2/2 (rel. err 2^-57.5) */
+    double r2 = r * r;
+    double c = 0x1.1f730349868cep-29;
+    c = c * r + 0x1.af4de97ca4194p-26;
+    c = c * r + 0x1.27e4db646b17ep-22;
+    c = c * r + 0x1.71de0231960ebp-19;
+    c = c * r + 0x1.a01a01a6d889cp-16;
+    c = c * r + 0x1.a01a01abe7fe1p-13;
+    c = c * r + 0x1.6c16c16c162d4p-10;
+    c = c * r + 0x1.11111111100dcp-7;
+    c = c * r + 0x1.5555555555556p-5;
+    c = c * r + 0x1.5555555555557p-3;
+    c = c * r + 0.5;
+    /* 1 + r + (r^2 c + rl(1+r)) in double-double: the big terms are added exactly */
+    double h = 1.0 + r;
+    double l = (1.0 - h) + r;                    /* exact: |r| < 1 */
+    l = l + (r2 * c + (rl + rl * r));
+    double hi = h + l;
+    double lo = (h - hi) + l;
+    /* 2^(k+128) from the integer bits of t (low 52 bits of t are 2^51 + k) */
+    double sc = fl__f64((fl__u64(t) << 52) + ((uint64_t)(1023 + 128) << 52));
+    *ph = hi * sc;                               /* exact */
+    *pl = lo * sc;
+}
+
+/* log(v + c) for v >= 0 (or NaN), c a tiny correction (|c| <= ulp(v)) that may be nonzero only
+   for v in (1/2, 2].  fdlibm-style: v = 2^k m, m in [sqrt2/2, sqrt2), f = m-1 exact,
+   s = f/(2+f), log(1+f) = f - f^2/2 + s(f^2/2 + R(s^2)). */
+FL_INLINE double fl__log_c(double v, double c)
+{
+    int sub = v < 0x1p-1022;
+    double vs = v * fl__sel(sub, 0x1p52, 1.0);
+    uint64_t ix = fl__u64(vs);
+    uint64_t u = ix - 0x3fe6a09e667f3bcdULL + (1024ULL << 52);     /* never wraps for v >= 0 */
+    uint64_t kb = u & 0xfff0000000000000ULL;                        /* (k + 1024) << 52 */
+    double m = fl__f64(ix - kb + (1024ULL << 52));
+    /* k as a double without a vector int64->double conversion */
+    double kd = fl__f64(0x4330000000000000ULL | (u >> 52)) - (0x1p52 + 1024.0);
+    kd = kd - fl__sel(sub, 52.0, 0.0);
+    double f = m - 1.0;                                             /* exact (Sterbenz) */
+    /* c/v = c 2^-k / (1+f); 1/(1+f) to rel. 0.42^5: enough, c/v only shifts the last bits */
+    int kpos = kd > 0.5, kneg = kd < -0.5;
+    double ck = c * fl__sel(kpos, 0.5, fl__sel(kneg, 2.0, 1.0));
+    double ip = f - 1.0;
+    ip = ip * f + 1.0;
+    ip = ip * f - 1.0;
+    ip = ip * f + 1.0;
+    double cv = ck * ip;
+    double s = f / (2.0 + f);
+    double z = s * s;
+    double q = 0x1.2b5900de53b32p-3;                 /* R(z)/z, degree 6, rel. err 2^-50.9 */
+    q = q * z + 0x1.39fe51a7c18f9p-3;
+    q = q * z + 0x1.7462b51cb66b1p-3;
+    q = q * z + 0x1.c71c62e3f11e6p-3;
+    q = q * z + 0x1.2492492df281ap-2;
+    q = q * z + 0x1.99999999952d7p-2;
+    q = q * z + 0x1.5555555555558p-1;
+    double R = z * q;
+    double hfsq = 0.5 * f * f;
+    double res = kd * FL_LN2HI - ((hfsq - (s * (hfsq + R) + (kd * FL_LN2LO + cv))) - f);
+    int vpos = v > 0, vzero = v == 0, vinf = v == HUGE_VAL;
+    res = fl__sel(vpos, res, fl__sel(vzero, -HUGE_VAL, NAN));             /* NaN, v<0 -> NaN */
+    res = fl__sel(vinf, HUGE_VAL, res);
+    return res;
+}
+
+/* log(v + c) for v = 1 + E in [1, 2] (or NaN), |c| <= 2^-52: the softplus case.  Same formula
+   as fl__log_c, but k is 0 or 1, so no exponent extraction and no special cases (NaN propagates
+   through f).  1/(1+f) to degree 3 (rel. err f^4 <= 0.03): c/v only moves the last bits. */
+FL_INLINE double fl__log12_c(double v, double c)
+{
+    int k = v > 0x1.6a09e667f3bcdp+0;                /* v > sqrt2 -> m = v/2 */
+    double sc = fl__sel(k, 0.5, 1.0);
+    double kd = fl__sel(k, 1.0, 0.0);
+    double f = v * sc - 1.0;                         /* exact */
+    double ip = 1.0 - f;
+    ip = ip * f - 1.0;
+    ip = ip * f + 1.0;
+    double cv = (c * sc) * ip;
+    double s = f / (2.0 + f);
+    double z = s * s;
+    double q = 0x1.2b5900de53b32p-3;
+    q = q * z + 0x1.39fe51a7c18f9p-3;
+    q = q * z + 0x1.7462b51cb66b1p-3;
+    q = q * z + 0x1.c71c62e3f11e6p-3;
+    q = q * z + 0x1.2492492df281ap-2;
+    q = q * z + 0x1.99999999952d7p-2;
+    q = q * z + 0x1.5555555555558p-1;
+    double R = z * q;
+    double hfsq = 0.5 * f * f;
+    return kd * FL_LN2HI - ((hfsq - (s * (hfsq + R) + (kd * FL_LN2LO + cv))) - f);
+}
+
+/* Shared quotient: with E = exp(-|z|) (scaled pair eh,el), D = 1 + E, returns
+   (use_e ? E : 1) / D, FMA-corrected (about 0.5 ulp + 2^-55 rel), computed in the 2^128-scaled
+   domain so a subnormal result is rounded only once, at the final multiply. */
+FL_INLINE double fl__ratio(double eh, double el, double dh, double dl, int use_e)
+{
+    double nh = fl__sel(use_e, eh, FL_ESCALE);
+    double nl = fl__sel(use_e, el, 0.0);
+    double inv = 1.0 / dh;
+    double q0 = nh * inv;
+    double rem = fma(-q0, dh, nh) + (nl - q0 * dl);
+    /* Round once: q0u is q0 on the final (maybe subnormal) grid, d its exact rounding error;
+       the last fma adds the scaled correction to q0u with a single rounding. */
+    double q0u = q0 * FL_EUNSCALE;
+    double d = q0 - q0u * FL_ESCALE;
+    double t = fma(rem, inv, d);
+    return fma(t, FL_EUNSCALE, q0u);
+}
+
+/* D = 1 + exp(-|z|) as dh + dl (dl exact rounding error + low part) */
+FL_INLINE void fl__den(double eh, double el, double *dh, double *dl)
+{
+    double Eh = eh * FL_EUNSCALE, El = el * FL_EUNSCALE;   /* may underflow: then 1+E == 1 anyway */
+    double h = 1.0 + Eh;
+    *dh = h;
+    *dl = ((1.0 - h) + Eh) + El;                          /* exact: Eh <= 1 */
+}
+
+FL_INLINE double fl__sigmoid1(double z, double xmin)
+{
+    double eh, el, dh, dl;
+    fl__exp_s128(-fabs(z), xmin, &eh, &el);
+    fl__den(eh, el, &dh, &dl);
+    return fl__ratio(eh, el, dh, dl, z < 0);
+}
+
+/* log1p(exp(-|z|)) */
+FL_INLINE double fl__l1pe(double z, double xmin, double *peh, double *pel, double *pdh, double *pdl)
+{
+    fl__exp_s128(-fabs(z), xmin, peh, pel);
+    fl__den(*peh, *pel, pdh, pdl);
+    return fl__log12_c(*pdh, *pdl);
+}
+
+FL_INLINE double fl__loss1(double z, double y, double L)
+{
+    /* y*softplus(-z) + (1-y)*softplus(z) = L + w|z|, w = (z<0 ? y : 1-y): all terms >= 0 */
+    double w = fl__sel(z < 0, y, 1.0 - y);
+    /* weight 0 contributes 0 even if |z| = inf; explicit fma: one rounding, and the result
+       does not depend on where the compiler chooses to contract */
+    return fl__sel(w == 0, L, fma(w, fabs(z), L));
+}
+
+/* ---- block loops (dispatched) ---- */
+FL_INLINE int fl__use_nt(const double *dst, const double *in1, const double *in2, ptrdiff_t n)
+{
+#if FL_HAVE_NT
+    return n >= FL_NT_MIN && ((uintptr_t)dst & 15) == 0 && dst != in1 && dst != in2;
+#else
+    (void)dst; (void)in1; (void)in2; (void)n;
+    return 0;
+#endif
+}
+
+FL_INLINE void fl__put(double *dst, const double *src, ptrdiff_t m, int nt)
+{
+#if FL_HAVE_NT
+    if (nt) {
+        ptrdiff_t j = 0;
+        for (; j + 2 <= m; j += 2) _mm_stream_pd(dst + j, _mm_loadu_pd(src + j));
+        if (j < m) dst[j] = src[j];
+        return;
+    }
+#endif
+    memcpy(dst, src, (size_t)m * sizeof(double));
+}
+
+FL_INLINE void fl__fence(int nt)
+{
+#if FL_HAVE_NT
+    if (nt) _mm_sfence();                       /* NT stores are weakly ordered */
+#else
+    (void)nt;
+#endif
+}
+
+#define FL__BLOCK_BEGIN                                            \
+    const double xmin = fl__xmin_v; (void)xmin;                    \
+    for (ptrdiff_t i0 = 0; i0 < n; i0 += FL_BLK) {                 \
+        ptrdiff_t m = n - i0 < FL_BLK ? n - i0 : FL_BLK;
+
+FL_TARGETS FL_UNUSED static void fl_sigmoid(const double *z, double *out, ptrdiff_t n)
+{
+    double b[FL_BLK];
+    const int nt = fl__use_nt(out, z, z, n);
+    FL__BLOCK_BEGIN
+        const double *zz = z + i0;
+        for (ptrdiff_t j = 0; j < m; j++) b[j] = fl__sigmoid1(zz[j], xmin);
+        fl__put(out + i0, b, m, nt);
+    }
+    fl__fence(nt);
+}
+
+FL_TARGETS FL_UNUSED static void fl_log_sigmoid(const double *z, double *out, ptrdiff_t n)
+{
+    double b[FL_BLK];
+    const int nt = fl__use_nt(out, z, z, n);
+    FL__BLOCK_BEGIN
+        const double *zz = z + i0;
+        for (ptrdiff_t j = 0; j < m; j++) {
+            double x = zz[j], eh, el, dh, dl;
+            double L = fl__l1pe(x, xmin, &eh, &el, &dh, &dl);
+            b[j] = fl__sel(x < 0, x, 0.0) - L;          /* both terms <= 0: no cancellation */
+        }
+        fl__put(out + i0, b, m, nt);
+    }
+    fl__fence(nt);
+}
+
+FL_TARGETS FL_UNUSED static void fl_logit_loss(const double *z, const double *y, double *loss, ptrdiff_t n)
+{
+    double b[FL_BLK];
+    const int nt = fl__use_nt(loss, z, y, n);
+    FL__BLOCK_BEGIN
+        const double *zz = z + i0, *yy = y + i0;
+        for (ptrdiff_t j = 0; j < m; j++) {
+            double x = zz[j], eh, el, dh, dl;
+            double L = fl__l1pe(x, xmin, &eh, &el, &dh, &dl);
+            b[j] = fl__loss1(x, yy[j], L);
+        }
+        fl__put(loss + i0, b, m, nt);
+    }
+    fl__fence(nt);
+}
+
+/* resid = sigma(z) - y; for y == 1 it is -sigma(-z), for y == 0 sigma(z): both are a single
+   quotient (E or 1)/(1+E), so no cancellation.  loss may be NULL. */
+FL_TARGETS FL_UNUSED static void fl_logit_loss_residual(const double *z, const double *y, double *loss,
+                                                        double *resid, ptrdiff_t n)
+{
+    double b[FL_BLK], br[FL_BLK];
+    const int nt = loss ? fl__use_nt(loss, z, y, n) : 0, ntr = fl__use_nt(resid, z, y, n);
+    FL__BLOCK_BEGIN
+        const double *zz = z + i0, *yy = y + i0;
+        if (loss) {
+            for (ptrdiff_t j = 0; j < m; j++) {
+                double x = zz[j], yv = yy[j], eh, el, dh, dl;
+                double L = fl__l1pe(x, xmin, &eh, &el, &dh, &dl);
+                b[j] = fl__loss1(x, yv, L);
+                int one = yv == 1.0;
+                int neg = x < 0;
+                double q = fl__ratio(eh, el, dh, dl, one ^ neg);
+                br[j] = fl__sel(one, -q, q - yv);
+            }
+            fl__put(loss + i0, b, m, nt);
+        } else {
+            for (ptrdiff_t j = 0; j < m; j++) {
+                double x = zz[j], yv = yy[j], eh, el, dh, dl;
+                fl__exp_s128(-fabs(x), xmin, &eh, &el);
+                fl__den(eh, el, &dh, &dl);
+                int one = yv == 1.0;
+                int neg = x < 0;
+                double q = fl__ratio(eh, el, dh, dl, one ^ neg);
+                br[j] = fl__sel(one, -q, q - yv);
+            }
+        }
+        fl__put(resid + i0, br, m, ntr);
+    }
+    fl__fence(nt | ntr);
+}
+
+/* -(y log(a) + (1-y) log(1-a)), a clipped to [eps, 1-eps]; log(1-a) computed as log1p(-a)
+   (1-a and its exact rounding error), so small a keeps full relative accuracy. */
+FL_TARGETS FL_UNUSED static void fl_prob_loss(const double *a, const double *y, double eps, double *loss,
+                                              ptrdiff_t n)
+{
+    double b[FL_BLK];
+    const double lo = eps, hi = 1.0 - eps;
+    const int nt = fl__use_nt(loss, a, y, n);
+    FL__BLOCK_BEGIN
+        const double *aa = a + i0, *yy = y + i0;
+        for (ptrdiff_t j = 0; j < m; j++) {
+            double av = aa[j], yv = yy[j];
+            int alo = av < lo, ahi = av > hi;
+            av = fl__sel(alo, lo, fl__sel(ahi, hi, av));          /* NaN passes */
+            double v = 1.0 - av;
+            double c = (1.0 - v) - av;                /* exact error of 1-a (|a| <= 1) */
+            double la = fl__log_c(av, 0.0);
+            double lb = fl__log_c(v, c);
+            double w = 1.0 - yv;
+            /* weight 0 -> term exactly 0 (never 0*inf); fma: one rounding less */
+            double t2 = fl__sel(w == 0, 0.0, w * lb);
+            double t = fl__sel(yv == 0, t2, fma(yv, la, t2));
+            b[j] = 0.0 - t;                           /* +0 rather than -0 */
+        }
+        fl__put(loss + i0, b, m, nt);
+    }
+    fl__fence(nt);
+}
+
+/* Name of the code path the dispatcher picks (mirrors the target_clones priority order). */
+FL_UNUSED static const char *fl_math_isa(void)
+{
+#if FL_DISPATCH
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("x86-64-v4")) return "avx512 (x86-64-v4)";
+    if (__builtin_cpu_supports("x86-64-v3")) return "avx2+fma (x86-64-v3)";
+    return "sse2/default";
+#elif defined(__AVX512F__)
+    return "avx512 (compile-time, no dispatch)";
+#elif defined(__AVX2__) && defined(__FMA__)
+    return "avx2+fma (compile-time, no dispatch)";
+#elif defined(__x86_64__) || defined(__SSE2__)
+    return "sse2/default (no dispatch)";
+#else
+    return "generic (no dispatch)";
+#endif
+}
+
+#undef FL__BLOCK_BEGIN
+#endif /* FL_MATH_H */
