@@ -143,7 +143,10 @@ def save_model(model: Model, path: str | os.PathLike) -> None:
     from fastlogit._io import atomic_output  # local: _io is the heavier module
 
     path = Path(path)
-    document = _jsonable(model.to_dict())
+    document = model.to_dict()
+    # Metadata may hold NumPy scalars or an unknown (non-finite) metric; the
+    # model itself is validated as it is, so a NaN weight is refused below.
+    document["training"] = _jsonable(document["training"])
     # Validate what is about to be written with the same rules as the reader.
     _validate(document, str(path))
     text = json.dumps(document, indent=2, allow_nan=False) + "\n"
