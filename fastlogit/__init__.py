@@ -15,6 +15,7 @@ from fastlogit._api import (
     sigmoid,
 )
 from fastlogit._config import build_info, show_config
+from fastlogit._train import ConvergenceWarning, FitResult, fit, gradient_descent
 
 __version__ = "0.1.0"
 
@@ -29,5 +30,23 @@ __all__ = [
     "cost_and_gradients",
     "build_info",
     "show_config",
+    "gradient_descent",
+    "fit",
+    "FitResult",
+    "ConvergenceWarning",
     "__version__",
 ]
+
+
+def __getattr__(name):
+    # The scikit-learn estimator is loaded on first use, so that
+    # `import fastlogit` needs neither scikit-learn nor SciPy.  (It is not in
+    # __all__: `from fastlogit import *` must work without scikit-learn.)
+    if name == "LogisticRegression":
+        from fastlogit.estimator import LogisticRegression
+        return LogisticRegression
+    raise AttributeError(f"module 'fastlogit' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | {"LogisticRegression"})

@@ -17,6 +17,7 @@ that scaled J and compares ``tol`` with its largest gradient component, as
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 import warnings
@@ -39,6 +40,9 @@ NEWTON_MAX_PARAMS = 200
 # BLAS to run at speed, small enough to stay in cache between the score and
 # Hessian products of the block.
 _HESSIAN_BLOCK_BYTES = 1 << 20
+# Upper bound on Hessian chunks (their (n+1)^2 partials are kept): enough to
+# balance the threads of any common machine.
+_HESSIAN_MAX_CHUNKS = 64
 
 
 class ConvergenceWarning(UserWarning):
@@ -83,7 +87,9 @@ class FitResult:
     n_iter : int
         Optimiser iterations (L-BFGS iterations or Newton steps).
     converged : bool
-        True when the largest gradient component is <= tol.
+        True when the largest gradient component is <= tol, or when the cost
+        cannot decrease any further in floating point (scipy's ``ftol``
+        criterion, which scikit-learn also accepts).
     grad_max : float
         Largest absolute component of the final gradient (W and, if fitted, b).
     n_evals : int
@@ -288,7 +294,7 @@ def gradient_descent(X: ArrayLike, Y: ArrayLike, W: ArrayLike | None = None, b: 
 def _lbfgs(objective: _Objective, theta0, J0, grad0, tol, max_iter):
     try:
         from scipy.optimize import minimize
-    except ImportError as exc:  # pragma: no cover - scipy is in the sklearn extra
+    except ImportError as exc:
         raise ImportError("fastlogit.fit(solver='lbfgs') needs SciPy: "
                           "pip install fastlogit[sklearn]") from exc
     first = [theta0, J0, grad0]
@@ -309,38 +315,91 @@ def _lbfgs(objective: _Objective, theta0, J0, grad0, tol, max_iter):
                             "ftol": 64 * np.finfo(float).eps})
     grad = np.asarray(res.jac, dtype=np.float64)
     message = res.message if isinstance(res.message, str) else res.message.decode()
-    return res.x, float(res.fun), grad, int(res.nit), message
+    # status 0: max |gradient| <= tol, or the cost stopped decreasing at the
+    # resolution of floating point (ftol), which scikit-learn also counts as
+    # converged.
+    return res.x, float(res.fun), grad, int(res.nit), message, res.status == 0
 
 
-def _hessian(objective: _Objective, theta: NDArray) -> NDArray:
+def _hessian(objective: _Objective, theta: NDArray, pool) -> NDArray:
     """Hessian of J at theta: X^T diag(s h) X / sum(s) (+ l2 on W), h = a (1 - a).
 
     One blocked pass over X; each block's scores and its contribution
     ``Xb^T diag(h) Xb`` (a BLAS syrk) are computed while the block is in cache.
+    Rows are cut into at most ``_HESSIAN_MAX_CHUNKS`` chunks fixed by the
+    problem size; chunks run on ``pool``'s threads (BLAS itself on one
+    thread) and their partial sums are added in chunk order, so the bits do
+    not depend on the thread count.
     """
-    X, n, fit_b = objective.X, objective.n, objective.fit_intercept
+    X, m, n, fit_b = objective.X, objective.m, objective.n, objective.fit_intercept
     W, b = objective.split(theta)
+    W = np.ascontiguousarray(W)
     rows = max(1, _HESSIAN_BLOCK_BYTES // max(1, n * X.itemsize))
-    H = np.zeros((n + fit_b, n + fit_b))
-    for start in range(0, objective.m, rows):
-        Xb = np.asarray(X[start:start + rows], dtype=np.float64)
+    n_blocks = -(-m // rows)
+    n_chunks = min(n_blocks, _HESSIAN_MAX_CHUNKS)
+    bounds = [(c * n_blocks // n_chunks) * rows for c in range(n_chunks)] + [m]
+    partials = np.zeros((n_chunks, n + fit_b, n + fit_b))
+
+    def chunk(c):
+        with np.errstate(under="ignore"):   # h underflows to 0 for |z| > 745: harmless
+            _hessian_rows(objective, W, b, bounds[c], bounds[c + 1], rows, partials[c])
+
+    if pool is None:
+        for c in range(n_chunks):
+            chunk(c)
+    else:
+        list(pool.map(chunk, range(n_chunks)))
+    H = partials.sum(axis=0)        # chunk order, whatever the thread count
+    H /= objective.weight_sum
+    H[np.arange(n), np.arange(n)] += objective.l2
+    return H
+
+
+def _hessian_rows(objective: _Objective, W: NDArray, b: float, first: int, stop: int,
+                  rows: int, H: NDArray) -> None:
+    X, n, fit_b = objective.X, objective.n, objective.fit_intercept
+    # [sqrt(h) Xb, sqrt(h)]: one syrk gives the W-W, W-b and b-b blocks.
+    scaled = np.empty((min(rows, stop - first), n + fit_b))
+    for start in range(first, stop, rows):
+        Xb = np.asarray(X[start:min(start + rows, stop)], dtype=np.float64)
+        k = Xb.shape[0]
         z = Xb @ W + b
         # h = sigmoid(z) sigmoid(-z): the curvature of the loss, never negative
         # and never cancelled (a - a^2 would be for a near 1).
         e = np.exp(-np.abs(z))
         h = e / (1.0 + e) ** 2
         if objective.sw.size:
-            h *= objective.sw[start:start + rows]
-        Xs = Xb * np.sqrt(h)[:, None]
-        H[:n, :n] += Xs.T @ Xs           # NumPy uses syrk for a.T @ a
+            h *= objective.sw[start:start + k]
+        root_h = np.sqrt(h)
+        Xs = scaled[:k]
+        np.multiply(Xb, root_h[:, None], out=Xs[:, :n])
         if fit_b:
-            hx = h @ Xb
-            H[:n, n] += hx
-            H[n, :n] += hx
-            H[n, n] += h.sum()
-    H /= objective.weight_sum
-    H[np.arange(n), np.arange(n)] += objective.l2
-    return H
+            Xs[:, n] = root_h
+        H += Xs.T @ Xs           # NumPy calls syrk for a.T @ a
+
+
+@contextlib.contextmanager
+def _hessian_workers(objective: _Objective):
+    """Thread pool for the Hessian chunks (None: serial), BLAS held to one thread.
+
+    Multi-threaded BLAS on the per-block products collapses when the cores
+    are oversubscribed (measured on a loaded 2-core machine: a Newton fit 10x
+    slower, a lone X.T @ X 300x slower), so the parallelism is ours: one
+    chunk per thread, one BLAS thread each.  Without threadpoolctl BLAS
+    cannot be held, so the chunks run serially and BLAS threads as it likes.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        yield None
+        return
+    with threadpool_limits(limits=1, user_api="blas"):
+        if objective.threads <= 1:
+            yield None
+            return
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(max_workers=objective.threads) as pool:
+            yield pool
 
 
 def _newton_direction(H: NDArray, grad: NDArray) -> NDArray:
@@ -360,37 +419,56 @@ def _newton(objective: _Objective, theta, J, grad, tol, max_iter):
     Per iteration: one Hessian pass and (usually) one fused-kernel pass, whose
     gradient is reused by the next iteration.
     """
+    with _hessian_workers(objective) as pool:
+        return _newton_steps(objective, theta, J, grad, tol, max_iter, pool)
+
+
+def _newton_steps(objective: _Objective, theta, J, grad, tol, max_iter, pool):
     n_iter = 0
     message = "maximum number of iterations reached"
+    success = False
     while True:
         grad_max = float(np.max(np.abs(grad))) if grad.size else 0.0
         if grad_max <= tol:
             message = "max |gradient| <= tol"
+            success = True
             break
         if n_iter >= max_iter:
             break
         n_iter += 1
-        step = _newton_direction(_hessian(objective, theta), grad)
+        step = _newton_direction(_hessian(objective, theta, pool), grad)
         slope = float(grad @ step)
         if not slope < 0:           # numerically not a descent direction
             step, slope = -grad, -float(grad @ grad)
+        # When the promised decrease is below J's rounding, J cannot guide the
+        # search: a couple of trials decide (by the gradient) instead of 40.
+        at_resolution = -slope <= 64 * np.finfo(float).eps * max(abs(J), 1.0)
         t = 1.0
-        for _ in range(60):
+        accepted = False
+        for _ in range(2 if at_resolution else 40):
             trial = theta + t * step
             J_trial, grad_trial = objective(trial)
             # Armijo, with slack for rounding in J near the optimum where the
-            # decrease t*slope is below J's resolution.
-            if J_trial <= J + 1e-4 * t * slope + 4 * np.finfo(float).eps * abs(J):
+            # decrease t*slope is below J's resolution; there a step is only
+            # taken if it also shrinks the gradient.
+            if J_trial <= J + 1e-4 * t * slope:
+                accepted = True
+                break
+            if (J_trial <= J + 4 * np.finfo(float).eps * abs(J)
+                    and float(np.max(np.abs(grad_trial))) < grad_max):
+                accepted = True
                 break
             t *= 0.5
-        else:
-            message = "line search could not decrease the cost"
-            break
-        if J_trial > J and float(np.max(np.abs(grad_trial))) >= grad_max:
-            message = "line search could not decrease the cost"
+        if not accepted:
+            # If the full Newton step promised a decrease below the resolution
+            # of J, the cost is at its floating-point minimum (scipy's ftol
+            # criterion); otherwise something is wrong.
+            success = at_resolution
+            message = ("the cost cannot decrease further in floating point" if success
+                       else "line search could not decrease the cost")
             break
         theta, J, grad = trial, J_trial, grad_trial
-    return theta, J, grad, n_iter, message
+    return theta, J, grad, n_iter, message, success
 
 
 def fit(X: ArrayLike, Y: ArrayLike, *, l2: float = 0.0, sample_weight: ArrayLike | None = None,
@@ -419,8 +497,8 @@ def fit(X: ArrayLike, Y: ArrayLike, *, l2: float = 0.0, sample_weight: ArrayLike
     max_iter : int
         Maximum optimiser iterations.
     n_threads : int, optional
-        Threads of the fused kernel (None: all usable cores).  Results do not
-        depend on it, except through BLAS in the Newton Hessian.
+        Threads of the fused kernel and of the Newton Hessian pass (None: all
+        usable cores).  Results do not depend on it.
     solver : {"auto", "lbfgs", "newton"}
         "lbfgs": scipy's L-BFGS-B (``scipy.optimize.minimize(jac=True)``).
         "newton": damped Newton with the exact Hessian (one extra blocked
@@ -436,7 +514,7 @@ def fit(X: ArrayLike, Y: ArrayLike, *, l2: float = 0.0, sample_weight: ArrayLike
     Warns
     -----
     ConvergenceWarning
-        When it stops with max |gradient| > tol (also a
+        When it stops (max_iter, failed line search) before converging (also a
         ``sklearn.exceptions.ConvergenceWarning`` if scikit-learn is installed).
 
     Examples
@@ -460,9 +538,8 @@ def fit(X: ArrayLike, Y: ArrayLike, *, l2: float = 0.0, sample_weight: ArrayLike
     J, grad = objective(theta)
     objective.check_finite(J, grad)
     run = _newton if solver == "newton" else _lbfgs
-    theta, J, grad, n_iter, message = run(objective, theta, J, grad, tol, max_iter)
+    theta, J, grad, n_iter, message, converged = run(objective, theta, J, grad, tol, max_iter)
     grad_max = float(np.max(np.abs(grad))) if grad.size else 0.0
-    converged = grad_max <= tol
     if not converged:
         warnings.warn(
             f"fastlogit.fit ({solver}) stopped after {n_iter} iteration(s) with max |gradient| "

@@ -1,0 +1,247 @@
+"""fastlogit.LogisticRegression: a binary scikit-learn classifier on the fused kernel.
+
+Importing this module imports scikit-learn; ``import fastlogit`` does not
+(``fastlogit.LogisticRegression`` loads this module on first access).
+
+Objective (scikit-learn's, same C, sample_weight and class_weight semantics)::
+
+    min_{w, b}  C * sum_i s_i loss_i(w, b) + 0.5 ||w||^2
+
+where ``s_i = sample_weight_i * class_weight[y_i]`` and ``loss_i`` the binary
+cross-entropy.  It is solved as :func:`fastlogit.fit` with
+``l2 = 1 / (C * sum(s))`` (the same objective divided by ``C * sum(s)``, which
+is also what scikit-learn's lbfgs solver minimises, so ``tol`` compares with
+the same gradient).
+"""
+from __future__ import annotations
+
+import inspect
+import numbers
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+try:
+    from sklearn.base import BaseEstimator, ClassifierMixin
+    from sklearn.utils.class_weight import compute_class_weight
+    from sklearn.utils.multiclass import check_classification_targets, type_of_target
+    from sklearn.utils.validation import _check_sample_weight, check_is_fitted
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise ImportError("fastlogit.LogisticRegression needs scikit-learn and SciPy: "
+                      "pip install fastlogit[sklearn]") from exc
+
+try:  # scikit-learn >= 1.6
+    from sklearn.utils.validation import validate_data as _validate_data
+except ImportError:  # pragma: no cover - scikit-learn 1.4 and 1.5
+    def _validate_data(estimator, X="no_validation", y="no_validation", **kwargs):
+        return estimator._validate_data(X, y, **kwargs)
+
+from fastlogit._api import log_sigmoid, sigmoid
+from fastlogit._train import fit as _fit
+
+__all__ = ["LogisticRegression"]
+
+_FLOAT_DTYPES = [np.float64, np.float32]
+# Rows per block when widening float32 X to float64 for the scores.
+_SCORE_BLOCK_ROWS = 1 << 14
+# Whether compute_class_weight accepts sample_weight (scikit-learn >= 1.7);
+# scikit-learn's own LogisticRegression passes it when it can.
+_CLASS_WEIGHT_TAKES_SW = "sample_weight" in inspect.signature(compute_class_weight).parameters
+
+
+class LogisticRegression(ClassifierMixin, BaseEstimator):
+    """Binary L2-penalised logistic regression trained on fastlogit's fused kernel.
+
+    A drop-in for ``sklearn.linear_model.LogisticRegression(solver="lbfgs")``
+    on two-class problems: same objective, same meaning of ``C``, ``tol``,
+    ``sample_weight`` and ``class_weight``.  Every cost and gradient
+    evaluation is one pass over X.
+
+    Parameters
+    ----------
+    C : float, default=1.0
+        Inverse regularisation strength: minimises
+        ``C * sum_i s_i loss_i + 0.5 ||coef||^2`` (the intercept is not penalised).
+    fit_intercept : bool, default=True
+    tol : float, default=1e-4
+        Stop when the largest gradient component of the objective divided by
+        ``C * sum(s)`` is <= tol (scikit-learn's lbfgs criterion).
+    max_iter : int, default=100
+    class_weight : dict, "balanced" or None, default=None
+        Multiplies each example's sample weight by its class's weight;
+        "balanced" uses ``n_samples / (2 * bincount(y))``.
+    n_threads : int or None, default=None
+        Threads of the fused kernel (None: all usable cores).
+    solver : {"auto", "lbfgs", "newton"}, default="auto"
+        See :func:`fastlogit.fit`: "auto" takes Newton's method for at most
+        200 features (a handful of passes over X), L-BFGS above.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (2,)
+        The labels; ``classes_[1]`` is the positive class.
+    coef_ : ndarray of shape (1, n_features), float64
+    intercept_ : ndarray of shape (1,), float64
+    n_iter_ : ndarray of shape (1,), int32
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features,)
+        Only when X has string column names (e.g. a pandas DataFrame).
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_breast_cancer
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> import fastlogit
+    >>> X, y = load_breast_cancer(return_X_y=True)
+    >>> clf = make_pipeline(StandardScaler(), fastlogit.LogisticRegression(C=1.0)).fit(X, y)
+    >>> round(clf.score(X, y), 3)
+    0.988
+    """
+
+    def __init__(self, C: float = 1.0, fit_intercept: bool = True, tol: float = 1e-4,
+                 max_iter: int = 100, class_weight: dict | str | None = None,
+                 n_threads: int | None = None, solver: str = "auto"):
+        self.C = C
+        self.fit_intercept = fit_intercept
+        self.tol = tol
+        self.max_iter = max_iter
+        self.class_weight = class_weight
+        self.n_threads = n_threads
+        self.solver = solver
+
+    # -- tags ---------------------------------------------------------------
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False   # binary only: >2 classes is a ValueError
+        return tags
+
+    def _more_tags(self):  # scikit-learn < 1.6
+        return {"binary_only": True}
+
+    # -- fitting ------------------------------------------------------------
+
+    def _check_params(self) -> None:
+        C = self.C
+        if (isinstance(C, (bool, np.bool_)) or not isinstance(C, numbers.Real)
+                or not (0 < C < np.inf)):
+            raise ValueError(f"C must be a positive finite float; got {C!r}")
+        tol = self.tol
+        if isinstance(tol, (bool, np.bool_)) or not isinstance(tol, numbers.Real) or not tol >= 0:
+            raise ValueError(f"tol must be a non-negative float; got {tol!r}")
+        if (isinstance(self.max_iter, (bool, np.bool_))
+                or not isinstance(self.max_iter, numbers.Integral) or self.max_iter < 1):
+            raise ValueError(f"max_iter must be a positive int; got {self.max_iter!r}")
+        cw = self.class_weight
+        if not (cw is None or cw == "balanced" or isinstance(cw, dict)):
+            raise ValueError(f"class_weight must be None, 'balanced' or a dict; got {cw!r}")
+        if self.solver not in ("auto", "lbfgs", "newton"):
+            raise ValueError(f"solver must be 'auto', 'lbfgs' or 'newton'; got {self.solver!r}")
+
+    def fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None):
+        """Fit the model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Dense; float32 is used without a float64 copy.
+        y : array-like of shape (n_samples,)
+            Exactly two distinct labels (any values, e.g. strings).
+        sample_weight : array-like of shape (n_samples,), optional
+            Non-negative.
+
+        Returns
+        -------
+        self
+        """
+        self._check_params()
+        X, y = _validate_data(self, X, y, dtype=_FLOAT_DTYPES, order=None)
+        check_classification_targets(y)
+        y_type = type_of_target(y, input_name="y")
+        classes, y_index = np.unique(y, return_inverse=True)
+        if classes.size > 2 or y_type not in ("binary", "multiclass"):
+            raise ValueError(
+                "Only binary classification is supported. The type of the target is "
+                f"{y_type} with {classes.size} classes {list(classes[:5])}"
+                f"{'...' if classes.size > 5 else ''}; for more classes wrap this estimator in "
+                "sklearn.multiclass.OneVsRestClassifier or use sklearn's LogisticRegression.")
+        if classes.size < 2:
+            raise ValueError("This solver needs samples of 2 classes in the data, but the "
+                             f"data contains only one class: {classes[0]!r}")
+        self.classes_ = classes
+
+        weighted = sample_weight is not None or self.class_weight is not None
+        if weighted:
+            sw = _check_sample_weight(sample_weight, X, dtype=np.float64, copy=True)
+            if self.class_weight is not None:
+                extra = {"sample_weight": sw} if _CLASS_WEIGHT_TAKES_SW else {}
+                cw = compute_class_weight(self.class_weight, classes=classes, y=y, **extra)
+                sw *= cw[y_index]
+            if np.any(sw < 0):
+                raise ValueError("sample_weight must be non-negative")
+            present = np.bincount(y_index, weights=sw, minlength=2) > 0
+            if not present.all():
+                raise ValueError(
+                    "Only one class has non-zero sample weight "
+                    f"({classes[present][0]!r} of classes {list(classes)}): the logistic "
+                    "regression optimum does not exist")
+            weight_sum = float(sw.sum())
+        else:
+            sw, weight_sum = None, float(X.shape[0])
+
+        result = _fit(X, y_index.astype(np.float64), l2=1.0 / (float(self.C) * weight_sum),
+                      sample_weight=sw, fit_intercept=bool(self.fit_intercept),
+                      tol=float(self.tol), max_iter=int(self.max_iter),
+                      n_threads=self.n_threads, solver=self.solver)
+        self.coef_ = result.W.reshape(1, -1)
+        self.intercept_ = np.array([result.b if self.fit_intercept else 0.0])
+        self.n_iter_ = np.array([result.n_iter], dtype=np.int32)
+        return self
+
+    # -- prediction ---------------------------------------------------------
+
+    def decision_function(self, X: ArrayLike) -> NDArray:
+        """Scores ``X @ coef_.T + intercept_``: log-odds of ``classes_[1]``.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,), float64
+        """
+        check_is_fitted(self)
+        X = _validate_data(self, X, dtype=_FLOAT_DTYPES, order=None, reset=False)
+        w, b = self.coef_[0], float(self.intercept_[0])
+        if X.dtype == np.float64:
+            return X @ w + b
+        # float32: widen block by block, so that scores are float64 without a
+        # float64 copy of all of X.
+        out = np.empty(X.shape[0])
+        for start in range(0, X.shape[0], _SCORE_BLOCK_ROWS):
+            stop = start + _SCORE_BLOCK_ROWS
+            out[start:stop] = X[start:stop].astype(np.float64) @ w + b
+        return out
+
+    def predict(self, X: ArrayLike) -> NDArray:
+        """``classes_[1]`` where the score is positive, else ``classes_[0]``."""
+        positive = self.decision_function(X) > 0   # checks fitted-ness first
+        return self.classes_[positive.astype(np.intp)]
+
+    def predict_proba(self, X: ArrayLike) -> NDArray:
+        """Class probabilities, shape (n_samples, 2); columns follow ``classes_``.
+
+        Each column is a sigmoid of the score (``sigmoid(-z)`` for class 0,
+        not ``1 - sigmoid(z)``, so tiny probabilities are not rounded to 0).
+        """
+        z = self.decision_function(X)
+        proba = np.empty((z.shape[0], 2))
+        sigmoid(-z, out=proba[:, 0])
+        sigmoid(z, out=proba[:, 1])
+        return proba
+
+    def predict_log_proba(self, X: ArrayLike) -> NDArray:
+        """Log of :meth:`predict_proba`, as ``log_sigmoid(±z)``: finite for every finite score."""
+        z = self.decision_function(X)
+        log_proba = np.empty((z.shape[0], 2))
+        log_sigmoid(-z, out=log_proba[:, 0])
+        log_sigmoid(z, out=log_proba[:, 1])
+        return log_proba

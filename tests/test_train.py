@@ -1,0 +1,298 @@
+"""gradient_descent and fit: against the textbook reference, against an
+independent L-BFGS on the reference objective, and their invariances."""
+import dataclasses
+import inspect
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import fastlogit
+from fastlogit import reference
+from conftest import make_problem
+
+SOLVERS = ["lbfgs", "newton"]
+
+
+def logistic_data(rng, m, n, scale=1.0, dtype=np.float64, order="C"):
+    """Non-separable data drawn from a logistic model (the optimum is finite)."""
+    X = rng.normal(size=(m, n)) * scale
+    w = rng.normal(size=n) / np.sqrt(n)
+    p = 1 / (1 + np.exp(-(X / scale) @ w - 0.3))
+    Y = (rng.random(m) < p).astype(np.float64).reshape(1, m)
+    return np.asarray(X, dtype=dtype, order=order), Y
+
+
+def max_grad(X, res, Y, l2, sample_weight=None, fit_intercept=True):
+    _, dW, db = fastlogit.cost_and_gradients(X, res.W, res.b, Y, l2=l2,
+                                             sample_weight=sample_weight)
+    return max(np.max(np.abs(dW)), abs(db) if fit_intercept else 0.0)
+
+
+# ---------------------------------------------------------------------------
+# gradient_descent
+# ---------------------------------------------------------------------------
+
+def test_gradient_descent_signature_equals_reference():
+    fast = inspect.signature(fastlogit.gradient_descent)
+    ref = inspect.signature(reference.gradient_descent)
+    assert list(fast.parameters) == list(ref.parameters)
+    for p_fast, p_ref in zip(fast.parameters.values(), ref.parameters.values()):
+        assert (p_fast.kind, p_fast.default) == (p_ref.kind, p_ref.default), p_fast.name
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("l2", [0.0, 0.1])
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_gradient_descent_matches_reference(rng, dtype, weighted, l2, order):
+    X, W0, b0, Y = make_problem(rng, 300, 4, dtype, order)
+    sw = rng.uniform(0, 3, size=300) if weighted else None
+    W, b, costs = fastlogit.gradient_descent(X, Y, W0, b0, learning_rate=0.5, num_iterations=50,
+                                             l2=l2, sample_weight=sw)
+    W_ref, b_ref, costs_ref = reference.gradient_descent(
+        X.astype(np.float64), Y.astype(np.float64), W0.astype(np.float64), b0,
+        learning_rate=0.5, num_iterations=50, l2=l2, sample_weight=sw)
+    assert W.shape == (4, 1) and W.dtype == np.float64 and isinstance(b, float)
+    assert len(costs) == 50 and all(isinstance(c, float) for c in costs)
+    np.testing.assert_allclose(W, W_ref, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(b, b_ref, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(costs, costs_ref, rtol=1e-12)
+    assert costs[-1] < costs[0]
+
+
+def test_gradient_descent_defaults_and_callback(rng):
+    X, _, _, Y = make_problem(rng, 50, 3, np.float64)
+    seen = []
+    W, b, costs = fastlogit.gradient_descent(
+        X, Y, num_iterations=5, callback=lambda i, W, b, J: seen.append((i, W.copy(), b, J)))
+    W_ref, b_ref, costs_ref = reference.gradient_descent(X, Y, num_iterations=5)
+    np.testing.assert_allclose(W, W_ref, rtol=1e-12)
+    assert [s[0] for s in seen] == list(range(5))
+    assert [s[3] for s in seen] == costs
+    np.testing.assert_array_equal(seen[-1][1], W)
+    assert seen[-1][2] == b
+    # The starting point is the cost at W = 0, b = 0: log 2.
+    assert costs[0] == pytest.approx(np.log(2), rel=1e-14)
+
+
+def test_gradient_descent_does_not_modify_inputs_and_zero_iterations(rng):
+    X, W0, b0, Y = make_problem(rng, 20, 2, np.float64)
+    W0_copy = W0.copy()
+    W, b, costs = fastlogit.gradient_descent(X, Y, W0, b0, num_iterations=0)
+    np.testing.assert_array_equal(W, W0)
+    assert b == b0 and costs == []
+    fastlogit.gradient_descent(X, Y, W0, b0, num_iterations=3)
+    np.testing.assert_array_equal(W0, W0_copy)
+
+
+@pytest.mark.parametrize("kwargs,exc,match", [
+    ({"learning_rate": 0.0}, ValueError, "learning_rate"),
+    ({"learning_rate": np.nan}, ValueError, "learning_rate"),
+    ({"num_iterations": -1}, ValueError, "num_iterations"),
+    ({"num_iterations": 2.5}, TypeError, "num_iterations"),
+    ({"W": np.zeros((1, 3))}, ValueError, "W"),
+    ({"l2": -1.0}, ValueError, "l2"),
+    ({"sample_weight": -np.ones(10)}, ValueError, "sample_weight"),
+    ({"callback": 3}, TypeError, "callback"),
+])
+def test_gradient_descent_rejects_bad_arguments(rng, kwargs, exc, match):
+    X, _, _, Y = make_problem(rng, 10, 3, np.float64)
+    with pytest.raises(exc, match=match):
+        fastlogit.gradient_descent(X, Y, **kwargs)
+
+
+# ---------------------------------------------------------------------------
+# fit
+# ---------------------------------------------------------------------------
+
+def reference_lbfgs(X, Y, l2, sample_weight=None):
+    """An independent solution: scipy's L-BFGS on the textbook NumPy objective."""
+    from scipy.optimize import minimize
+    n = X.shape[1]
+
+    def fun(theta):
+        J, dW, db = reference.cost_and_gradients(X, theta[:n].reshape(-1, 1), theta[n], Y,
+                                                 sample_weight=sample_weight, l2=l2)
+        return J, np.append(dW.ravel(), db)
+
+    res = minimize(fun, np.zeros(n + 1), jac=True, method="L-BFGS-B",
+                   options={"gtol": 1e-11, "ftol": 0.0, "maxiter": 10_000})
+    return res.x[:n].reshape(-1, 1), res.x[n], res.fun
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+@pytest.mark.parametrize("l2", [1e-3, 0.1])
+def test_fit_matches_independent_minimiser(rng, solver, l2):
+    X, Y = logistic_data(rng, 500, 5)
+    sw = rng.uniform(0.2, 2.0, size=500)
+    res = fastlogit.fit(X, Y, l2=l2, sample_weight=sw, tol=1e-10, solver=solver)
+    W_ref, b_ref, J_ref = reference_lbfgs(X, Y, l2, sw)
+    assert isinstance(res, fastlogit.FitResult)
+    assert res.converged and res.solver == solver and res.n_iter >= 1
+    assert res.W.shape == (5, 1) and res.W.dtype == np.float64
+    np.testing.assert_allclose(res.W, W_ref, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(res.b, b_ref, rtol=1e-6, atol=1e-9)
+    assert res.cost == pytest.approx(J_ref, rel=1e-12)
+    assert res.grad_max == pytest.approx(max_grad(X, res, Y, l2, sw), rel=1e-6, abs=1e-15)
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_fit_reaches_tol(rng, solver):
+    X, Y = logistic_data(rng, 2000, 8, scale=3.0)
+    for tol in (1e-4, 1e-8):
+        res = fastlogit.fit(X, Y, l2=1e-4, tol=tol, solver=solver)
+        assert res.converged
+        assert max_grad(X, res, Y, 1e-4) <= tol
+
+
+def test_solvers_agree_and_auto_picks_newton_for_small_n(rng):
+    X, Y = logistic_data(rng, 1000, 6, scale=5.0)
+    results = {s: fastlogit.fit(X, Y, l2=1e-3, tol=1e-10, solver=s) for s in ["auto", *SOLVERS]}
+    assert results["auto"].solver == "newton"
+    np.testing.assert_allclose(results["lbfgs"].W, results["newton"].W, rtol=1e-7)
+    assert results["lbfgs"].cost == pytest.approx(results["newton"].cost, rel=1e-13)
+    # Newton's quadratic convergence: far fewer passes over X.
+    assert results["newton"].n_iter < results["lbfgs"].n_iter
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_fit_float32_and_memory_order_change_nothing(rng, solver):
+    X, Y = logistic_data(rng, 800, 5, dtype=np.float32)
+    base = fastlogit.fit(X.astype(np.float64), Y, l2=1e-2, solver=solver)
+    for X_variant in (X, np.asfortranarray(X), np.asfortranarray(X.astype(np.float64)),
+                      X.astype(np.float64)[:, ::1]):
+        res = fastlogit.fit(X_variant, Y, l2=1e-2, solver=solver)
+        # Same numbers (float32 values are exact in float64), computed in float64.
+        np.testing.assert_allclose(res.W, base.W, rtol=1e-9)
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_integer_sample_weight_equals_repeated_rows(rng, solver):
+    X, Y = logistic_data(rng, 200, 4)
+    reps = rng.integers(0, 4, size=200)          # zeros drop rows
+    res_w = fastlogit.fit(X, Y, l2=1e-2, sample_weight=reps, tol=1e-11, solver=solver)
+    res_r = fastlogit.fit(np.repeat(X, reps, axis=0), np.repeat(Y, reps, axis=1), l2=1e-2,
+                          tol=1e-11, solver=solver)
+    np.testing.assert_allclose(res_w.W, res_r.W, rtol=1e-8)
+    assert res_w.b == pytest.approx(res_r.b, rel=1e-8)
+    assert res_w.cost == pytest.approx(res_r.cost, rel=1e-12)
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_fit_without_intercept(rng, solver):
+    X, Y = logistic_data(rng, 300, 3)
+    res = fastlogit.fit(X, Y, l2=1e-2, fit_intercept=False, tol=1e-10, solver=solver)
+    assert res.b == 0.0 and res.converged
+    _, dW, db = fastlogit.cost_and_gradients(X, res.W, 0.0, Y, l2=1e-2)
+    assert np.max(np.abs(dW)) <= 1e-10
+    assert abs(db) > 1e-4        # the intercept's gradient is not driven to zero
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_fit_is_reproducible_across_thread_counts(rng, solver):
+    # Above the serial threshold, and 2 Hessian blocks (so 2 chunks) for Newton.
+    X, Y = logistic_data(rng, 30_000, 8)
+    one = fastlogit.fit(X, Y, l2=1e-3, solver=solver, n_threads=1)
+    for n_threads in (2, 3):
+        other = fastlogit.fit(X, Y, l2=1e-3, solver=solver, n_threads=n_threads)
+        np.testing.assert_array_equal(one.W, other.W)
+        assert one.b == other.b and one.n_iter == other.n_iter
+
+
+def test_newton_with_collinear_columns_and_no_penalty(rng):
+    # Duplicated column, l2 = 0: a singular Hessian (least-squares step).
+    X, Y = logistic_data(rng, 400, 2)
+    X_dup = np.column_stack([X, X[:, 0]])
+    res_dup = fastlogit.fit(X_dup, Y, tol=1e-9, solver="newton")
+    res = fastlogit.fit(X, Y, tol=1e-9, solver="newton")
+    assert res_dup.converged
+    assert res_dup.cost == pytest.approx(res.cost, rel=1e-12)
+    assert res_dup.W[0, 0] + res_dup.W[2, 0] == pytest.approx(res.W[0, 0], rel=1e-7)
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_fit_warns_when_not_converged(rng, solver):
+    X, Y = logistic_data(rng, 300, 4, scale=10.0)
+    with pytest.warns(fastlogit.ConvergenceWarning, match="max_iter|iteration"):
+        res = fastlogit.fit(X, Y, l2=0.0, tol=1e-14, max_iter=1, solver=solver)
+    assert not res.converged and res.n_iter == 1
+    assert res.grad_max > 1e-14
+
+
+def test_convergence_warning_is_also_sklearns(rng):
+    sk_exceptions = pytest.importorskip("sklearn.exceptions")
+    assert issubclass(fastlogit.ConvergenceWarning, UserWarning)
+    X, Y = logistic_data(rng, 100, 3)
+    with pytest.warns(sk_exceptions.ConvergenceWarning):
+        fastlogit.fit(X, Y, tol=0.0, max_iter=1, solver="lbfgs")
+
+
+def test_fit_result_is_frozen(rng):
+    X, Y = logistic_data(rng, 50, 2)
+    res = fastlogit.fit(X, Y, l2=0.1)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        res.b = 1.0
+    assert {f.name for f in dataclasses.fields(res)} >= {"W", "b", "cost", "n_iter", "converged"}
+
+
+@pytest.mark.parametrize("kwargs,exc,match", [
+    ({"l2": -1.0}, ValueError, "l2"),
+    ({"tol": -1e-3}, ValueError, "tol"),
+    ({"max_iter": 0}, ValueError, "max_iter"),
+    ({"max_iter": 10.0}, TypeError, "max_iter"),
+    ({"solver": "sgd"}, ValueError, "solver"),
+    ({"sample_weight": np.zeros(20)}, ValueError, "sample_weight"),
+    ({"sample_weight": np.ones(19)}, ValueError, "sample_weight"),
+])
+def test_fit_rejects_bad_arguments(rng, kwargs, exc, match):
+    X, Y = logistic_data(rng, 20, 2)
+    with pytest.raises(exc, match=match):
+        fastlogit.fit(X, Y, **kwargs)
+
+
+def test_fit_rejects_bad_data(rng):
+    X, Y = logistic_data(rng, 20, 2)
+    with pytest.raises(ValueError, match="Y must hold labels in"):
+        fastlogit.fit(X, 2 * Y)
+    X[3, 1] = np.nan
+    with pytest.raises(ValueError, match="X must hold finite"):
+        fastlogit.fit(X, Y)
+    with pytest.raises(ValueError, match="X"):
+        fastlogit.fit(np.empty((0, 2)), np.empty((1, 0)))
+
+
+def test_fit_without_scipy_names_the_extra(rng, monkeypatch):
+    X, Y = logistic_data(rng, 50, 2)
+    monkeypatch.setitem(sys.modules, "scipy.optimize", None)   # import now fails
+    with pytest.raises(ImportError, match=r"pip install fastlogit\[sklearn\]"):
+        fastlogit.fit(X, Y, solver="lbfgs")
+    assert fastlogit.fit(X, Y, solver="newton").converged    # NumPy only
+
+
+def test_import_fastlogit_needs_neither_sklearn_nor_scipy():
+    code = """
+import sys
+for name in ("sklearn", "scipy"):
+    sys.modules[name] = None          # make them unimportable
+import numpy as np, fastlogit
+from fastlogit import *               # noqa: must not need scikit-learn
+assert "LogisticRegression" in dir(fastlogit)
+X = np.array([[0.0], [1.0], [2.0], [3.0]]); Y = [[0, 1, 0, 1]]
+print(fastlogit.fit(X, Y, l2=0.1).converged)
+try:
+    fastlogit.LogisticRegression
+except ImportError as exc:
+    print("ImportError", exc)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.splitlines()
+    assert out[0] == "True"
+    assert out[1].startswith("ImportError") and "pip install fastlogit[sklearn]" in out[1]
+
+
+def test_import_fastlogit_does_not_load_sklearn_or_scipy():
+    code = ("import sys, fastlogit; "
+            "print(sorted(m for m in ('sklearn', 'scipy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
