@@ -228,7 +228,10 @@ FL_INLINE double fl__loss1(double z, double y, double L)
     double w = fl__sel(z < 0, y, 1.0 - y);
     /* weight 0 contributes 0 even if |z| = inf; explicit fma: one rounding, and the result
        does not depend on where the compiler chooses to contract */
-    return fl__sel(w == 0, L, fma(w, fabs(z), L));
+    /* Select |z| -> 0 before multiplying: fma(0, inf, L) would raise the
+       invalid flag even though its NaN is never selected. */
+    double a = fl__sel(w == 0, 0.0, fabs(z));
+    return fma(w, a, L);
 }
 
 /* ---- block loops (dispatched) ---- */
