@@ -315,6 +315,16 @@ def cmd_score(args) -> int:
     from fastlogit.model_io import load_model
 
     model = load_model(args.model)
+    if args.scheduler:
+        from fastlogit.dask import score_parts
+
+        if args.on_invalid != "error":
+            raise CLIError("--on-invalid skip/nan is not supported with --scheduler")
+        s = score_parts(model, args.input, args.output, scheduler=args.scheduler,
+                        threshold=args.threshold, n_threads=args.threads)
+        print(f"scored {s['rows']:,} rows in {s['parts']} parts on {s['workers']} worker(s) in "
+              f"{s['seconds']:.2f} s -> {args.output}", file=sys.stderr)
+        return EXIT_OK
     stats = score_file(model, args.input, args.output, threshold=args.threshold,
                        chunk_rows=args.chunk_rows, n_threads=args.threads,
                        on_invalid=args.on_invalid, progress=not args.no_progress)
@@ -348,6 +358,25 @@ def cmd_train(args) -> int:
     from fastlogit.model_io import Model, save_model
 
     output = check_output_path(args.output, "model file (-o)", suffixes=(".json",))
+    if args.scheduler:
+        from fastlogit.dask import fit_parts
+
+        if args.on_invalid != "error":
+            raise CLIError("--on-invalid skip is not supported with --scheduler")
+        result, features, rows = fit_parts(
+            args.data, args.target, columns=args.features, scheduler=args.scheduler, C=args.C,
+            tol=args.tol, max_iter=args.max_iter, n_threads=args.threads)
+        save_model(Model(features=features, W=result.W, b=result.b, dtype="float64",
+                         training={"rows": rows, "target": args.target,
+                                   "data": os.path.basename(str(args.data)),
+                                   "objective": result.cost, "converged": result.converged,
+                                   "n_iter": result.n_iter, "solver": "lbfgs",
+                                   "scheduler": args.scheduler,
+                                   "C": None if math.isinf(args.C) else float(args.C)}), output)
+        print(f"trained on {rows:,} rows of {args.data} on Dask ({args.scheduler}); "
+              f"converged: {result.converged} after {result.n_iter} iteration(s)\n"
+              f"model written to {output}")
+        return EXIT_OK
     with open_table(args.data, "DATA") as reader:
         target_col = _select_columns(reader, [args.target], "DATA")[0]
         if args.features:
@@ -726,6 +755,9 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     train.add_argument("--threads", type=_threads, default=None, help="threads (default: all cores)")
     train.add_argument("--on-invalid", choices=("error", "skip"), default="error",
                        help="a row with NaN/inf: stop with its row number (default) or leave it out")
+    train.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                       help="train on Dask: 'local:N' (N local worker processes) or a dask "
+                            "scheduler address; DATA is then a folder of .parquet or .npy parts")
     train.add_argument("-o", "--output", required=True, metavar="MODEL.json")
     train.set_defaults(func=cmd_train)
 
@@ -749,6 +781,10 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     score.add_argument("--on-invalid", choices=("error", "skip", "nan"), default="error",
                        help="a row with NaN/inf: stop with its row number (default), leave it "
                             "out, or give it probability NaN (label -1)")
+    score.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                       help="score on Dask: 'local:N' or a scheduler address; INPUT is then a "
+                            "folder of .parquet or .npy parts and OUTPUT a folder (one output "
+                            "part per input part)")
     score.add_argument("--no-progress", action="store_true",
                        help="no progress bar (there is none anyway when stderr is not a terminal)")
     score.set_defaults(func=cmd_score)

@@ -156,6 +156,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         self
         """
         self._check_params()
+        if type(X).__module__.startswith("dask."):
+            return self._fit_dask(X, y, sample_weight)
         X, y = _validate_data(self, X, y, dtype=_FLOAT_DTYPES, order=None)
         check_classification_targets(y)
         y_type = type_of_target(y, input_name="y")
@@ -194,6 +196,23 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
                       sample_weight=sw, fit_intercept=bool(self.fit_intercept),
                       tol=float(self.tol), max_iter=int(self.max_iter),
                       n_threads=self.n_threads, solver=self.solver)
+        self.coef_ = result.W.reshape(1, -1)
+        self.intercept_ = np.array([result.b if self.fit_intercept else 0.0])
+        self.n_iter_ = np.array([result.n_iter], dtype=np.int32)
+        return self
+
+    def _fit_dask(self, X, y, sample_weight):
+        # Dask inputs: L-BFGS on the client, one distributed pass over X per evaluation.
+        from fastlogit import dask as fl_dask
+
+        if self.class_weight is not None:
+            raise ValueError("class_weight is not supported with dask inputs; pass sample_weight")
+        classes, result = fl_dask.fit_classifier(
+            X, y, C=float(self.C), sample_weight=sample_weight,
+            fit_intercept=bool(self.fit_intercept), tol=float(self.tol),
+            max_iter=int(self.max_iter), n_threads=self.n_threads)
+        self.classes_ = classes
+        self.n_features_in_ = X.shape[1]
         self.coef_ = result.W.reshape(1, -1)
         self.intercept_ = np.array([result.b if self.fit_intercept else 0.0])
         self.n_iter_ = np.array([result.n_iter], dtype=np.int32)
