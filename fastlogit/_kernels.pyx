@@ -21,6 +21,7 @@ Design
 """
 import numpy as np
 from cython.parallel cimport prange, threadid
+from libc.math cimport INFINITY
 from libc.string cimport memset
 
 from fastlogit._openmp cimport FL_OPENMP, omp_get_max_threads
@@ -45,6 +46,118 @@ cdef extern from "fl_math.h" nogil:
                                 double *resid, Py_ssize_t n)
     void fl_prob_loss(const double *a, const double *y, double eps, double *loss, Py_ssize_t n)
     const char *fl_math_isa()
+
+# Row-block loops of the fused X kernels, in C so that they can be compiled
+# once per instruction set and dispatched at load time (target_clones), as
+# fl_math.h does; Cython cannot attach that attribute.
+cdef extern from *:
+    """
+    /* Row-block loops of the fused X kernels, compiled once per instruction set
+     * (x86-64-v4, v3, baseline) and picked at load time, like fl_math.h.  The
+     * summation order of every loop is fixed by the shape alone, so results do
+     * not depend on the thread count (they may differ in the last bits between
+     * instruction sets: FMA contraction). */
+    #if !defined(FL_NO_DISPATCH) && defined(__GNUC__) && !defined(__clang__) && (__GNUC__ >= 12) \
+        && defined(__x86_64__) && defined(__ELF__) && defined(__linux__)
+    #define FLK_TARGETS __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+    #else
+    #define FLK_TARGETS
+    #endif
+    /* Independent partial sums per dot product: one chain would wait on each
+     * add's latency and the compiler may not reassociate it. */
+    #define FLK_LANES 8
+    #define FLK_FOLD(s) ((((s)[0] + (s)[4]) + ((s)[1] + (s)[5])) + (((s)[2] + (s)[6]) + ((s)[3] + (s)[7])))
+
+    /* Few features, contiguous rows: a constant row length lets the compiler
+     * vectorise across rows instead of running a 1..8-step loop per row. */
+    #define FLK_SMALL_DOT(T, N) case N: \
+        for (ptrdiff_t i = 0; i < k; i++) { \
+            const T *x = X + i * N; double s = 0.0; \
+            for (int j = 0; j < N; j++) s += (double)x[j] * w[j]; \
+            z[i] = s + b; } \
+        return;
+
+    #define FLK_SMALL_GRAD(T, N) case N: { \
+        double s[N] = {0}; \
+        for (ptrdiff_t i = 0; i < k; i++) { \
+            const T *x = X + i * N; double ri = r[i]; \
+            for (int j = 0; j < N; j++) s[j] += ri * (double)x[j]; } \
+        for (int j = 0; j < N; j++) g[j] = s[j]; \
+        return; }
+
+    #define FLK_DEFINE(T, SUF) \
+    /* z[i] = X[i, :] . w + b, rows of a C-ordered block (row stride rs) */ \
+    FLK_TARGETS static void flk_scores_c_##SUF(const T *X, ptrdiff_t rs, ptrdiff_t n, const double *w, \
+                                               double b, ptrdiff_t k, double *z) \
+    { \
+        if (rs == n) switch (n) { FLK_SMALL_DOT(T, 1) FLK_SMALL_DOT(T, 2) FLK_SMALL_DOT(T, 3) \
+            FLK_SMALL_DOT(T, 4) FLK_SMALL_DOT(T, 5) FLK_SMALL_DOT(T, 6) FLK_SMALL_DOT(T, 7) \
+            FLK_SMALL_DOT(T, 8) default: break; } \
+        for (ptrdiff_t i = 0; i < k; i++) { \
+            const T *x = X + i * rs; double s[FLK_LANES] = {0}, t = 0.0; ptrdiff_t j = 0; \
+            for (; j + FLK_LANES <= n; j += FLK_LANES) \
+                for (int l = 0; l < FLK_LANES; l++) s[l] += (double)x[j + l] * w[j + l]; \
+            for (; j < n; j++) t += (double)x[j] * w[j]; \
+            z[i] = (FLK_FOLD(s) + t) + b; \
+        } \
+    } \
+    /* The same for an F-ordered block: X points at its first row in column 0, \
+     * column j starts cs elements further; columns are streamed contiguously. */ \
+    FLK_TARGETS static void flk_scores_f_##SUF(const T *X, ptrdiff_t cs, ptrdiff_t n, const double *w, \
+                                               double b, ptrdiff_t k, double *z) \
+    { \
+        for (ptrdiff_t i = 0; i < k; i++) z[i] = 0.0; \
+        for (ptrdiff_t j = 0; j < n; j++) { \
+            const T *col = X + j * cs; double wj = w[j]; \
+            for (ptrdiff_t i = 0; i < k; i++) z[i] += (double)col[i] * wj; \
+        } \
+        for (ptrdiff_t i = 0; i < k; i++) z[i] += b; \
+    } \
+    /* g[j] = sum_i r[i] X[i, j] over a C-ordered block (g overwritten) */ \
+    FLK_TARGETS static void flk_grad_c_##SUF(const T *X, ptrdiff_t rs, ptrdiff_t n, const double *r, \
+                                             ptrdiff_t k, double *g) \
+    { \
+        if (rs == n) switch (n) { FLK_SMALL_GRAD(T, 1) FLK_SMALL_GRAD(T, 2) FLK_SMALL_GRAD(T, 3) \
+            FLK_SMALL_GRAD(T, 4) FLK_SMALL_GRAD(T, 5) FLK_SMALL_GRAD(T, 6) FLK_SMALL_GRAD(T, 7) \
+            FLK_SMALL_GRAD(T, 8) default: break; } \
+        for (ptrdiff_t j = 0; j < n; j++) g[j] = 0.0; \
+        for (ptrdiff_t i = 0; i < k; i++) { \
+            const T *x = X + i * rs; double ri = r[i]; \
+            for (ptrdiff_t j = 0; j < n; j++) g[j] += ri * (double)x[j]; \
+        } \
+    } \
+    /* The same for an F-ordered block: one dot product per column */ \
+    FLK_TARGETS static void flk_grad_f_##SUF(const T *X, ptrdiff_t cs, ptrdiff_t n, const double *r, \
+                                             ptrdiff_t k, double *g) \
+    { \
+        for (ptrdiff_t j = 0; j < n; j++) { \
+            const T *col = X + j * cs; double s[FLK_LANES] = {0}, t = 0.0; ptrdiff_t i = 0; \
+            for (; i + FLK_LANES <= k; i += FLK_LANES) \
+                for (int l = 0; l < FLK_LANES; l++) s[l] += r[i + l] * (double)col[i + l]; \
+            for (; i < k; i++) t += r[i] * (double)col[i]; \
+            g[j] = FLK_FOLD(s) + t; \
+        } \
+    }
+
+    FLK_DEFINE(double, d)
+    FLK_DEFINE(float, f)
+    """
+    void flk_scores_c_d(const double *X, Py_ssize_t rs, Py_ssize_t n, const double *w, double b,
+                        Py_ssize_t k, double *z) noexcept nogil
+    void flk_scores_c_f(const float *X, Py_ssize_t rs, Py_ssize_t n, const double *w, double b,
+                        Py_ssize_t k, double *z) noexcept nogil
+    void flk_scores_f_d(const double *X, Py_ssize_t cs, Py_ssize_t n, const double *w, double b,
+                        Py_ssize_t k, double *z) noexcept nogil
+    void flk_scores_f_f(const float *X, Py_ssize_t cs, Py_ssize_t n, const double *w, double b,
+                        Py_ssize_t k, double *z) noexcept nogil
+    void flk_grad_c_d(const double *X, Py_ssize_t rs, Py_ssize_t n, const double *r,
+                      Py_ssize_t k, double *g) noexcept nogil
+    void flk_grad_c_f(const float *X, Py_ssize_t rs, Py_ssize_t n, const double *r,
+                      Py_ssize_t k, double *g) noexcept nogil
+    void flk_grad_f_d(const double *X, Py_ssize_t cs, Py_ssize_t n, const double *r,
+                      Py_ssize_t k, double *g) noexcept nogil
+    void flk_grad_f_f(const float *X, Py_ssize_t cs, Py_ssize_t n, const double *r,
+                      Py_ssize_t k, double *g) noexcept nogil
 
 ctypedef void (*unary_fn)(const double *, double *, Py_ssize_t) noexcept nogil
 
@@ -80,60 +193,44 @@ cdef inline Py_ssize_t _ceil_div(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
     return (a + b - 1) // b
 
 
+cdef inline bint _finite(double x) noexcept nogil:
+    # == and != are quiet comparisons: no invalid-operation flag for inf or NaN.
+    return x == x and abs(x) != INFINITY
+
+
 cdef inline void _neumaier_add(double *acc, double *comp, double x) noexcept nogil:
     # Neumaier's variant of Kahan summation: the compensation stays correct
-    # when |x| > |acc| (Kahan's does not).
+    # when |x| > |acc| (Kahan's does not).  Once the sum is inf or NaN the
+    # compensation means nothing, and computing it (inf - inf) would raise
+    # the invalid flag: skip it.
     cdef double t = acc[0] + x
-    if abs(acc[0]) >= abs(x):
-        comp[0] += (acc[0] - t) + x
-    else:
-        comp[0] += (x - t) + acc[0]
+    if _finite(t):
+        if abs(acc[0]) >= abs(x):
+            comp[0] += (acc[0] - t) + x
+        else:
+            comp[0] += (x - t) + acc[0]
     acc[0] = t
 
 
 cdef inline double _compensated(double acc, double comp) noexcept nogil:
-    # Once the sum is inf (or NaN) the compensation is NaN (inf - inf): drop it.
-    return acc + comp if acc - acc == 0.0 else acc
-
-
-cdef inline double _dot_row(const data_t *x, const double *w, Py_ssize_t n) noexcept nogil:
-    # Four independent accumulators: the compiler may not reassociate a single
-    # floating-point sum, and one dependency chain would bound it to one FMA
-    # per 4 cycles.
-    cdef double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
-    cdef Py_ssize_t j = 0
-    while j + 4 <= n:
-        s0 += x[j] * w[j]
-        s1 += x[j + 1] * w[j + 1]
-        s2 += x[j + 2] * w[j + 2]
-        s3 += x[j + 3] * w[j + 3]
-        j += 4
-    while j < n:
-        s0 += x[j] * w[j]
-        j += 1
-    return (s0 + s1) + (s2 + s3)
+    # A sum that reached inf (or NaN) keeps that value; its compensation is void.
+    return acc + comp if _finite(acc) else acc
 
 
 cdef inline void _scores_block(const data_t *X, Py_ssize_t row_stride, Py_ssize_t col_stride,
                                Py_ssize_t n, const double *w, double b,
                                Py_ssize_t start, Py_ssize_t stop, double *z) noexcept nogil:
     """z[i - start] = X[i, :] . w + b for rows start..stop-1."""
-    cdef Py_ssize_t i, j, k = stop - start
-    cdef const data_t *col
-    cdef double wj
-    if col_stride == 1:              # C order: one contiguous row at a time
-        for i in range(k):
-            z[i] = _dot_row(X + (start + i) * row_stride, w, n) + b
+    if col_stride == 1:              # C order: rows are contiguous
+        if data_t is double:
+            flk_scores_c_d(X + start * row_stride, row_stride, n, w, b, stop - start, z)
+        else:
+            flk_scores_c_f(X + start * row_stride, row_stride, n, w, b, stop - start, z)
     else:                            # F order: stream each column's segment
-        for i in range(k):
-            z[i] = 0.0
-        for j in range(n):
-            col = X + j * col_stride + start
-            wj = w[j]
-            for i in range(k):
-                z[i] += col[i] * wj
-        for i in range(k):
-            z[i] += b
+        if data_t is double:
+            flk_scores_f_d(X + start, col_stride, n, w, b, stop - start, z)
+        else:
+            flk_scores_f_f(X + start, col_stride, n, w, b, stop - start, z)
 
 
 cdef inline void _accumulate_gradient_block(const data_t *X, Py_ssize_t row_stride,
@@ -141,24 +238,16 @@ cdef inline void _accumulate_gradient_block(const data_t *X, Py_ssize_t row_stri
                                             Py_ssize_t start, Py_ssize_t stop,
                                             const double *r, double *g) noexcept nogil:
     """g[j] = sum_i r[i - start] * X[i, j] over the block (g is overwritten)."""
-    cdef Py_ssize_t i, j, k = stop - start
-    cdef const data_t *row
-    cdef const data_t *col
-    cdef double ri, s
     if col_stride == 1:
-        memset(g, 0, n * sizeof(double))
-        for i in range(k):
-            row = X + (start + i) * row_stride
-            ri = r[i]
-            for j in range(n):
-                g[j] += ri * row[j]
+        if data_t is double:
+            flk_grad_c_d(X + start * row_stride, row_stride, n, r, stop - start, g)
+        else:
+            flk_grad_c_f(X + start * row_stride, row_stride, n, r, stop - start, g)
     else:
-        for j in range(n):
-            col = X + j * col_stride + start
-            s = 0.0
-            for i in range(k):
-                s += r[i] * col[i]
-            g[j] = s
+        if data_t is double:
+            flk_grad_f_d(X + start, col_stride, n, r, stop - start, g)
+        else:
+            flk_grad_f_f(X + start, col_stride, n, r, stop - start, g)
 
 
 cdef double _pairwise_sum(const double *v, Py_ssize_t k) noexcept nogil:
@@ -175,11 +264,12 @@ cdef double _pairwise_sum(const double *v, Py_ssize_t k) noexcept nogil:
 
 cdef inline double _count_bad_labels(const double *y, Py_ssize_t k) noexcept nogil:
     # Labels must lie in [0, 1]; NaN fails both comparisons and counts too.
+    # Written without && so that the loop vectorises.
     cdef Py_ssize_t i
-    cdef double bad = 0.0
+    cdef double good = 0.0
     for i in range(k):
-        bad += not (y[i] >= 0.0 and y[i] <= 1.0)
-    return bad
+        good += (y[i] >= 0.0) & (y[i] <= 1.0)
+    return k - good
 
 
 cdef inline void _widen(const data_t *src, double *dst, Py_ssize_t k) noexcept nogil:
@@ -272,8 +362,11 @@ def forward_pass(const data_t[:, :] X, const double[::1] W, double b,
             k = min(rows, m - start)
             z = &work[threadid(), 0]
             _scores_block(Xp, rs, cs, n, &W[0] if n > 0 else NULL, b, start, start + k, z)
-            fl_sigmoid(z, z, k)
-            _narrow(z, &out[start], k)
+            if out_t is double:      # straight into the output: no copy
+                fl_sigmoid(z, &out[start], k)
+            else:
+                fl_sigmoid(z, z, k)
+                _narrow(z, &out[start], k)
 
 
 def predict(const data_t[:, :] X, const double[::1] W, double b, double threshold,
@@ -305,19 +398,23 @@ def predict(const data_t[:, :] X, const double[::1] W, double b, double threshol
 # ---------------------------------------------------------------------------
 
 def mean_loss(const data_t[::1] a, const label_t[::1] y, bint from_logits, double eps,
-              int n_threads):
-    """(sum over i of the per-example loss, number of labels outside [0, 1]):
-    the loss from probabilities a (clipped to [eps, 1 - eps]) or from logits a."""
+              int n_threads, double scale=1.0):
+    """(sum over i of scale * the per-example loss, number of labels outside [0, 1]):
+    the loss from probabilities a (clipped to [eps, 1 - eps]) or from logits a.
+    A power-of-two ``scale`` (2^-64) lets the caller re-sum losses whose plain
+    sum overflows: scaling is exact, so no other bits change."""
     cdef Py_ssize_t n = a.shape[0]
     cdef Py_ssize_t n_blocks = _ceil_div(n, BLOCK)
     cdef Py_ssize_t n_chunks = _n_chunks(n_blocks)
-    cdef Py_ssize_t c, blk, start, k
+    cdef Py_ssize_t c, blk, start, k, i
     cdef double[:, ::1] work = np.empty((max(n_threads, 1), 3 * BLOCK), dtype=np.float64)
     # One cache line (8 doubles) per chunk: no false sharing between threads.
     cdef double[:, ::1] part = np.zeros((max(n_chunks, 1), 8), dtype=np.float64)
     cdef double *av
     cdef double *yv
     cdef double *lv
+    cdef const double *ap
+    cdef const double *yp
     cdef double total = 0.0, comp = 0.0, bad = 0.0
     with nogil:
         for c in prange(n_chunks, num_threads=n_threads, schedule='static'):
@@ -328,13 +425,25 @@ def mean_loss(const data_t[::1] a, const label_t[::1] y, bint from_logits, doubl
                              _chunk_start(c + 1, n_blocks, n_chunks)):
                 start = blk * BLOCK
                 k = min(BLOCK, n - start)
-                _widen(&a[start], av, k)
-                _widen(&y[start], yv, k)
-                part[c, 2] += _count_bad_labels(yv, k)
-                if from_logits:
-                    fl_logit_loss(av, yv, lv, k)
+                # float64 data is read in place; float32 is widened per block.
+                if data_t is double:
+                    ap = &a[start]
                 else:
-                    fl_prob_loss(av, yv, eps, lv, k)
+                    _widen(&a[start], av, k)
+                    ap = av
+                if label_t is double:
+                    yp = &y[start]
+                else:
+                    _widen(&y[start], yv, k)
+                    yp = yv
+                part[c, 2] += _count_bad_labels(yp, k)
+                if from_logits:
+                    fl_logit_loss(ap, yp, lv, k)
+                else:
+                    fl_prob_loss(ap, yp, eps, lv, k)
+                if scale != 1.0:
+                    for i in range(k):
+                        lv[i] = lv[i] * scale
                 _neumaier_add(&part[c, 0], &part[c, 1], _pairwise_sum(lv, k))
         for c in range(n_chunks):
             _neumaier_add(&total, &comp, _compensated(part[c, 0], part[c, 1]))
@@ -376,6 +485,7 @@ def cost_and_gradients(const data_t[:, :] X, const double[::1] W, double b,
     cdef double *rv
     cdef double *g
     cdef double *pc
+    cdef const double *yp
     cdef double wi
     cdef Py_ssize_t c, blk, start, k, i, j
     cdef double loss_sum = 0.0, loss_comp = 0.0, db_sum = 0.0, db_comp = 0.0, bad = 0.0
@@ -395,9 +505,13 @@ def cost_and_gradients(const data_t[:, :] X, const double[::1] W, double b,
                 start = blk * rows
                 k = min(rows, m - start)
                 _scores_block(Xp, rs, cs, n, Wp, b, start, start + k, zv)
-                _widen(&y[start], yv, k)
-                pc[4] += _count_bad_labels(yv, k)
-                fl_logit_loss_residual(zv, yv, lv if with_loss else NULL, rv, k)
+                if label_t is double:
+                    yp = &y[start]
+                else:
+                    _widen(&y[start], yv, k)
+                    yp = yv
+                pc[4] += _count_bad_labels(yp, k)
+                fl_logit_loss_residual(zv, yp, lv if with_loss else NULL, rv, k)
                 if weighted:
                     for i in range(k):
                         wi = sample_weight[start + i]

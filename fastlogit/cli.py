@@ -11,7 +11,6 @@ Exit status: 0 success, 1 error, 2 usage error, 130 interrupted.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import math
 import os
 import signal
@@ -680,28 +679,8 @@ def cmd_demo(args) -> int:
 
 
 # ---------------------------------------------------------------------------
-# bench (fastlogit/_bench.py, written separately) and show-config
+# show-config (bench lives in fastlogit/_bench.py)
 # ---------------------------------------------------------------------------
-
-BENCH_MODULE = "fastlogit._bench"
-
-
-def _bench_available() -> bool:
-    try:
-        return importlib.util.find_spec(BENCH_MODULE) is not None
-    except (ImportError, ValueError):
-        return False
-
-
-def cmd_bench_missing(args) -> int:
-    raise CLIError("not available in this build (fastlogit._bench is missing)")
-
-
-def _bench_failed(exc: Exception) -> Callable:
-    def cmd(args) -> int:
-        raise CLIError(f"cannot be loaded: {type(exc).__name__}: {exc}") from exc
-    return cmd
-
 
 def cmd_show_config(args) -> int:
     import fastlogit
@@ -714,9 +693,8 @@ def cmd_show_config(args) -> int:
 # Parser and entry point
 # ---------------------------------------------------------------------------
 
-def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
-    """The argument parser.  ``argv`` decides whether ``bench``'s own options
-    are loaded (importing its module only when that command runs)."""
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``fastlogit`` command."""
     parser = argparse.ArgumentParser(
         prog="fastlogit",
         description="Fast, numerically stable logistic regression: demo, train, batch scoring.",
@@ -789,30 +767,18 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
                        help="no progress bar (there is none anyway when stderr is not a terminal)")
     score.set_defaults(func=cmd_score)
 
-    # No `common` parent here: fastlogit._bench defines its own options and
-    # may define --debug too (give it before the command: fastlogit --debug bench).
-    bench = sub.add_parser("bench", help="benchmark the kernels against NumPy and peers")
-    bench.set_defaults(func=cmd_bench_missing)
-    if _bench_wanted(argv) and _bench_available():
-        # Imported only when `bench` runs: it may pull in optional peers.
-        try:
-            import importlib
+    # No `common` parent: fastlogit._bench defines its own options (its peers
+    # are imported only when it runs).
+    from fastlogit import _bench
 
-            module = importlib.import_module(BENCH_MODULE)
-            module.add_arguments(bench)
-            bench.set_defaults(func=module.run)
-        except Exception as exc:  # a broken or partial module must not break the other commands
-            bench.set_defaults(func=_bench_failed(exc))
+    bench = sub.add_parser("bench", help="benchmark the kernels against NumPy and peers")
+    _bench.add_arguments(bench)
+    bench.set_defaults(func=_bench.run)
 
     config = sub.add_parser("show-config", parents=[common],
                             help="print how the compiled module was built")
     config.set_defaults(func=cmd_show_config)
     return parser
-
-
-def _bench_wanted(argv: Sequence[str] | None) -> bool:
-    words = [a for a in (argv or []) if not a.startswith("-")]
-    return bool(words) and words[0] == "bench"
 
 
 def _raise_interrupt(signum, frame):
@@ -830,7 +796,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from fastlogit.model_io import ModelFileError
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(argv)
+    parser = build_parser()
     args = parser.parse_args(argv)
     # SIGTERM takes the same clean-up path as Ctrl-C (temporary files removed).
     if hasattr(signal, "SIGTERM"):

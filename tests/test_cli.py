@@ -642,3 +642,20 @@ def test_progress_bar_only_on_a_terminal(tmp_path, model3, patients, with_tqdm):
     assert "scored 5,000 rows" in text
     assert ("scoring" in text) == with_tqdm, text
     np.testing.assert_array_equal(np.load(tmp_path / "A.npy"), expected(model3, patients))
+
+
+def test_bench_runs_a_small_table_and_writes_json(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "fastlogit", "bench", "--kernels", "sigmoid", "cost_from_logits",
+         "--m", "20000", "--shapes", "2000x3", "--threads", "1", "--repeat", "3", "--peers",
+         "--no-memory", "--json", str(out)],
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "sigmoid" in proc.stdout and "reference" in proc.stdout
+    report = json.loads(out.read_text())
+    assert report["machine"] and report["results"], "no results in the JSON output"
