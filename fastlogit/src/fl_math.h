@@ -362,6 +362,24 @@ FL_TARGETS FL_UNUSED static void fl_prob_loss(const double *a, const double *y, 
     const int nt = fl__use_nt(loss, a, y, n);
     FL__BLOCK_BEGIN
         const double *aa = a + i0, *yy = y + i0;
+        int soft = 0;                                 /* any label other than 0/1 (or NaN)? */
+        for (ptrdiff_t j = 0; j < m; j++)
+            soft |= (yy[j] != 0.0) & (yy[j] != 1.0);
+        if (!soft) {
+            /* Hard labels: only one of the two logs has a non-zero weight, so take just that
+               one, log(a) or log(1-a), with the same arguments (and bits) as below. */
+            for (ptrdiff_t j = 0; j < m; j++) {
+                double av = aa[j];
+                int alo = av < lo, ahi = av > hi;
+                av = fl__sel(alo, lo, fl__sel(ahi, hi, av));      /* NaN passes */
+                double v = 1.0 - av;
+                double c = (1.0 - v) - av;
+                int one = yy[j] == 1.0;
+                b[j] = 0.0 - fl__log_c(fl__sel(one, av, v), fl__sel(one, 0.0, c));
+            }
+            fl__put(loss + i0, b, m, nt);
+            continue;
+        }
         for (ptrdiff_t j = 0; j < m; j++) {
             double av = aa[j], yv = yy[j];
             int alo = av < lo, ahi = av > hi;
