@@ -28,6 +28,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from fastlogit import _kernels
+from fastlogit._api import _check_sample_weight
 from fastlogit._validation import as_row, check_scalar, check_W, check_X, resolve_threads
 
 __all__ = ["ConvergenceWarning", "FitResult", "fit", "gradient_descent"]
@@ -115,20 +116,6 @@ class FitResult:
 # Validation done once per training run
 # ---------------------------------------------------------------------------
 
-def _check_sample_weight(sample_weight, m: int) -> tuple[NDArray, float]:
-    """(weights as float64, or an empty array for unit weights; their sum)."""
-    if sample_weight is None:
-        return np.empty(0, dtype=np.float64), float(m)
-    sw = np.ascontiguousarray(as_row(sample_weight, "sample_weight", m), dtype=np.float64)
-    if not np.all(np.isfinite(sw)) or np.any(sw < 0):
-        raise ValueError("sample_weight must hold finite non-negative numbers; "
-                         f"got min {sw.min()!r}, max {sw.max()!r}")
-    total = float(np.sum(sw))
-    if not total > 0:
-        raise ValueError("sample_weight must not be all zero: the weighted mean cost is undefined")
-    return sw, total
-
-
 def _check_labels(Y, m: int) -> NDArray:
     Y = as_row(Y, "Y", m)
     ok = (Y >= 0) & (Y <= 1)
@@ -170,6 +157,9 @@ class _Objective:
         self.Y = _check_labels(Y, m)
         self.sw, self.weight_sum = _check_sample_weight(sample_weight, m)
         self.l2 = _check_nonneg(l2, "l2")
+        if not isinstance(fit_intercept, (bool, np.bool_)):
+            raise TypeError(f"fit_intercept must be a bool; got {type(fit_intercept).__name__} "
+                            f"{fit_intercept!r}")
         self.fit_intercept = bool(fit_intercept)
         self.threads = resolve_threads(n_threads, self.X.size)
         self.n_evals = 0
