@@ -651,9 +651,9 @@ def fit(X: "dask.array.Array", Y, *, l2: float = 0.0, sample_weight=None,
     (True, (1, 1))
     """
     import dask
-    from scipy.optimize import minimize
 
-    from fastlogit._train import FitResult, _check_count, _check_nonneg, _convergence_warning_category
+    from fastlogit._train import (FitResult, _check_count, _check_nonneg,
+                                  _convergence_warning_category, _lbfgs)
 
     tol = _check_nonneg(tol, "tol")
     max_iter = _check_count(max_iter, "max_iter", 1)
@@ -698,32 +698,18 @@ def fit(X: "dask.array.Array", Y, *, l2: float = 0.0, sample_weight=None,
     if not (math.isfinite(J0) and np.all(np.isfinite(grad0))):
         raise ValueError("X must hold finite numbers; the cost at the starting point is "
                          f"{J0!r} (NaN or inf in X?)")
-    first = [theta0, J0, grad0]
-
-    def fun(theta):
-        # L-BFGS-B starts by evaluating theta0, which we already have.
-        if first and np.array_equal(theta, first[0]):
-            _, J, grad = first
-            first.clear()
-            return J, grad.copy()
-        first.clear()
-        return objective(theta)
-
-    res = minimize(fun, theta0, method="L-BFGS-B", jac=True,
-                   options={"maxiter": max_iter, "maxls": 50, "gtol": tol,
-                            "ftol": 64 * np.finfo(float).eps})
-    grad = np.asarray(res.jac, dtype=np.float64)
+    # The same L-BFGS driver (and options) as the in-memory fit.
+    theta, cost, grad, n_iter, message, converged = _lbfgs(objective, theta0, J0, grad0,
+                                                           tol, max_iter)
     grad_max = float(np.max(np.abs(grad))) if grad.size else 0.0
-    message = res.message if isinstance(res.message, str) else res.message.decode()
-    converged = res.status == 0
     if not converged:
         warnings.warn(
-            f"fastlogit.dask.fit (lbfgs) stopped after {res.nit} iteration(s) with max |gradient| "
+            f"fastlogit.dask.fit (lbfgs) stopped after {n_iter} iteration(s) with max |gradient| "
             f"{grad_max:.3g} > tol = {tol:g}: {message}. Increase max_iter, scale the features, "
             "or add an L2 penalty.", _convergence_warning_category(), stacklevel=2)
-    theta = np.asarray(res.x, dtype=np.float64)
+    theta = np.asarray(theta, dtype=np.float64)
     return FitResult(W=theta[:n].reshape(-1, 1).copy(), b=float(theta[n]) if fit_b else 0.0,
-                     cost=float(res.fun), n_iter=int(res.nit), converged=bool(converged),
+                     cost=cost, n_iter=n_iter, converged=bool(converged),
                      grad_max=grad_max, n_evals=n_evals, solver="lbfgs", message=message)
 
 
