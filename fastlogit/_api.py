@@ -6,6 +6,8 @@ example per row, Y (1, m) labels in [0, 1], W (n, 1), b scalar, A (1, m).
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
@@ -14,8 +16,9 @@ from fastlogit._validation import (
     as_contiguous,
     as_real_array,
     as_row,
-    check_scalar,
     check_labels_found,
+    check_number,
+    check_scalar,
     check_out,
     check_W,
     check_X,
@@ -40,17 +43,17 @@ __all__ = [
 # ---------------------------------------------------------------------------
 
 def _elementwise(kernel, z, out, n_threads, name):
-    scalar_input = np.ndim(z) == 0 and not isinstance(z, np.ndarray) or (
-        isinstance(z, np.ndarray) and z.ndim == 0)
     z = as_contiguous(as_real_array(z, "z"))
+    # Like a ufunc: 0-d input (Python or NumPy scalar, 0-d array) gives a scalar.
+    scalar_input = z.ndim == 0
     if out is None:
         result = np.empty_like(z, order="K")
     else:
         result = check_out(out, z.shape)
     # The kernel walks both arrays in memory order; that is the same element
-    # order only if their layouts agree.  Otherwise (or on partial overlap)
-    # compute into a fresh buffer and copy, as NumPy's ufuncs do.
-    direct = (
+    # order only if their layouts agree.  Otherwise (or on partial overlap, or
+    # a misaligned out) compute into a fresh buffer and copy, as NumPy's ufuncs do.
+    direct = result.flags.aligned and (
         result.flags.c_contiguous and z.flags.c_contiguous
         or result.flags.f_contiguous and z.flags.f_contiguous
     ) and (
@@ -141,7 +144,12 @@ def forward_pass(X: ArrayLike, W: ArrayLike, b: float, out: NDArray | None = Non
     -------
     A : ndarray, shape (1, m)
         float32 when X and W are float32, else float64.  Scores are
-        accumulated in float64.  A NaN in a row of X gives NaN in that row only.
+        accumulated in float64.
+
+    NaN/inf policy: row i depends on row i of X, on W and on b only.  NaN in
+    a row gives NaN in that row; +-inf gives the exact limit (1 or 0), or NaN
+    where the row's score is inf - inf; other rows are bit-for-bit unchanged.
+    NaN/inf in W or b reach every row.
 
     Examples
     --------
@@ -153,7 +161,10 @@ def forward_pass(X: ArrayLike, W: ArrayLike, b: float, out: NDArray | None = Non
     X, W_vec, b_val, dtype = _linear_inputs(X, W, b)
     m = X.shape[0]
     A = np.empty((1, m), dtype=dtype) if out is None else check_out(out, (1, m))
-    target = A if A.flags.c_contiguous and not np.may_share_memory(A, X) else np.empty((1, m), A.dtype)
+    # W_vec is a private copy, so only X can overlap out; the kernel writes A
+    # while other threads still read X, hence a temporary on any overlap.
+    direct = A.flags.c_contiguous and A.flags.aligned and not np.may_share_memory(A, X)
+    target = A if direct else np.empty((1, m), A.dtype)
     _kernels.forward_pass(X, W_vec, b_val, target.reshape(m),
                           resolve_threads(n_threads, X.size))
     if target is not A:
@@ -168,6 +179,8 @@ def predict(X: ArrayLike, W: ArrayLike, b: float, threshold: float = 0.5, *,
     Returns
     -------
     ndarray of int64, shape (1, m)
+        A row whose probability is NaN (NaN in that row of X) predicts 0, as
+        ``NaN >= threshold`` is false in NumPy.
 
     Examples
     --------
@@ -176,7 +189,9 @@ def predict(X: ArrayLike, W: ArrayLike, b: float, threshold: float = 0.5, *,
     array([[0, 1]])
     """
     X, W_vec, b_val, _ = _linear_inputs(X, W, b)
-    threshold = check_scalar(threshold, "threshold")
+    # A NaN threshold would silently predict 0 everywhere.
+    threshold = check_number(threshold, "threshold", lambda t: not np.isnan(t),
+                             "a real number (not NaN)")
     m = X.shape[0]
     labels = np.empty((1, m), dtype=np.int64)
     _kernels.predict(X, W_vec, b_val, threshold, labels.reshape(m),
@@ -188,15 +203,26 @@ def predict(X: ArrayLike, W: ArrayLike, b: float, threshold: float = 0.5, *,
 # Costs
 # ---------------------------------------------------------------------------
 
+_OVERFLOW_SCALE = 2.0 ** -64
+
+
 def _mean_loss(values, Y, from_logits, eps, n_threads, name):
+    shape = np.shape(values)
     values = as_row(values, name)
     m = values.shape[0]
     if m == 0:
-        raise ValueError(f"{name} has no examples (m = 0); the mean cost needs at least one")
-    Y = as_row(Y, "Y", m)
-    total, n_bad = _kernels.mean_loss(values, Y, from_logits, eps,
-                                      resolve_threads(n_threads, m))
+        raise ValueError(f"{name} must hold at least one example (the mean over m = 0 "
+                         f"examples is undefined); got shape {shape}")
+    Y = as_row(Y, "Y", m, rows_of=name)
+    threads = resolve_threads(n_threads, m)
+    total, n_bad = _kernels.mean_loss(values, Y, from_logits, eps, threads)
     check_labels_found(n_bad, Y)
+    if total == math.inf:
+        # Finite losses near 1.8e308 can overflow the sum although their mean
+        # cannot: sum again scaled by 2^-64 (exact).  Still inf only if some
+        # loss is inf.
+        scaled, _ = _kernels.mean_loss(values, Y, from_logits, eps, threads, _OVERFLOW_SCALE)
+        return (scaled / m) / _OVERFLOW_SCALE
     return total / m
 
 
@@ -221,6 +247,8 @@ def compute_cost(A: ArrayLike, Y: ArrayLike, eps: float | None = None, *,
     Returns
     -------
     float
+        NaN if any example's value is NaN (a bad example is reported, not
+        dropped); +inf scores give the exact limits of the loss.
 
     Examples
     --------
@@ -232,9 +260,7 @@ def compute_cost(A: ArrayLike, Y: ArrayLike, eps: float | None = None, *,
     if eps is None:
         eps = float(np.finfo(A_arr.dtype).eps)
     else:
-        eps = float(eps)
-        if not 0.0 <= eps < 0.5:
-            raise ValueError(f"eps must be in [0, 0.5); got {eps!r}")
+        eps = check_number(eps, "eps", lambda e: 0.0 <= e < 0.5, "a float in [0, 0.5)")
     return _mean_loss(A_arr, Y, False, eps, n_threads, "A")
 
 
@@ -253,6 +279,8 @@ def cost_from_logits(Z: ArrayLike, Y: ArrayLike, *, n_threads: int | None = None
     Returns
     -------
     float
+        NaN if any example's value is NaN (a bad example is reported, not
+        dropped); +inf scores give the exact limits of the loss.
 
     Examples
     --------
@@ -270,12 +298,17 @@ def cost_from_logits(Z: ArrayLike, Y: ArrayLike, *, n_threads: int | None = None
 def _check_sample_weight(sample_weight, m):
     if sample_weight is None:
         return np.empty(0, dtype=np.float64), float(m)
-    sw = np.ascontiguousarray(as_row(sample_weight, "sample_weight", m), dtype=np.float64)
-    if not np.all(np.isfinite(sw)) or np.any(sw < 0):
-        raise ValueError("sample_weight must be finite and non-negative")
-    total = float(np.sum(sw))
-    if total <= 0:
-        raise ValueError("sample_weight must not be all zero")
+    sw = as_contiguous(as_row(sample_weight, "sample_weight", m).astype(np.float64, copy=False))
+    bad = ~(np.isfinite(sw) & (sw >= 0))
+    if np.any(bad):
+        raise ValueError(f"sample_weight must be finite and non-negative; got "
+                         f"{int(np.count_nonzero(bad))} value(s) that are not, e.g. {float(sw[bad][0])!r}")
+    # Finite weights near the float64 limit can overflow the sum: that is the
+    # caller's error to report, not a RuntimeWarning/FloatingPointError.
+    with np.errstate(over="ignore"):
+        total = float(np.sum(sw))
+    if not (0 < total < np.inf):
+        raise ValueError(f"sample_weight must have a positive, finite sum; got sum {total!r}")
     return sw, total
 
 
@@ -283,13 +316,17 @@ def _fused(X, W, b, Y, sample_weight, with_loss, n_threads):
     X, W_vec, b_val, dtype = _linear_inputs(X, W, b)
     m, n = X.shape
     if m == 0:
-        raise ValueError("X has no rows (m = 0); the cost and its gradients need at least one example")
+        raise ValueError(f"X must have at least one row (the cost and its gradients are means "
+                         f"over the m examples); got shape {X.shape}")
     Y = as_row(Y, "Y", m)
     sw, weight_sum = _check_sample_weight(sample_weight, m)
     loss, dW, db, n_bad = _kernels.cost_and_gradients(
         X, W_vec, b_val, Y, sw, with_loss, resolve_threads(n_threads, X.size))
     check_labels_found(n_bad, Y)
-    return loss / weight_sum, dW / weight_sum, db / weight_sum, W_vec, dtype
+    # IEEE results are the answer here (a subnormal mean, an inf sum): never a
+    # warning or FloatingPointError that depends on the caller's np.errstate.
+    with np.errstate(all="ignore"):
+        return loss / weight_sum, dW / weight_sum, db / weight_sum, W_vec, dtype
 
 
 def gradients(X: ArrayLike, W: ArrayLike, b: float, Y: ArrayLike, *,
@@ -304,6 +341,8 @@ def gradients(X: ArrayLike, W: ArrayLike, b: float, Y: ArrayLike, *,
     -------
     dW : ndarray, shape (n, 1), float32 when X and W are float32 else float64
     db : float
+        NaN in any row of X (or in W, b) makes dW and db NaN: the sums
+        include every example.
 
     Examples
     --------
@@ -313,7 +352,8 @@ def gradients(X: ArrayLike, W: ArrayLike, b: float, Y: ArrayLike, *,
     (array([-0.25,  0.25]), 0.0)
     """
     _, dW, db, _, dtype = _fused(X, W, b, Y, None, False, n_threads)
-    return dW.reshape(-1, 1).astype(dtype, copy=False), float(db)
+    with np.errstate(all="ignore"):      # a float32 dW past 3.4e38 is inf, silently
+        return dW.reshape(-1, 1).astype(dtype, copy=False), float(db)
 
 
 def cost_and_gradients(X: ArrayLike, W: ArrayLike, b: float, Y: ArrayLike, *,
@@ -347,11 +387,10 @@ def cost_and_gradients(X: ArrayLike, W: ArrayLike, b: float, Y: ArrayLike, *,
     >>> round(J, 6), dW.ravel(), db
     (0.693147, array([-0.25,  0.25]), 0.0)
     """
-    l2 = float(l2)
-    if not (l2 >= 0.0 and np.isfinite(l2)):
-        raise ValueError(f"l2 must be a finite non-negative float; got {l2!r}")
+    l2 = check_number(l2, "l2", lambda v: 0.0 <= v < np.inf, "a finite non-negative float")
     J, dW, db, W_vec, dtype = _fused(X, W, b, Y, sample_weight, True, n_threads)
-    if l2:
-        J += 0.5 * l2 * float(W_vec @ W_vec)
-        dW += l2 * W_vec
-    return float(J), dW.reshape(-1, 1).astype(dtype, copy=False), float(db)
+    with np.errstate(all="ignore"):      # see _fused: IEEE results, no FP traps
+        if l2:
+            J += 0.5 * l2 * float(W_vec @ W_vec)
+            dW += l2 * W_vec
+        return float(J), dW.reshape(-1, 1).astype(dtype, copy=False), float(db)

@@ -30,38 +30,56 @@ def _describe(value) -> str:
 def as_real_array(value, name: str) -> np.ndarray:
     """``value`` as a NumPy array of a real (float32 or float64) dtype.
 
-    float32 and float64 are kept (no copy); booleans, integers and float16
-    are converted to float64 (float16 to float32); anything else is a
-    TypeError that names the argument.
+    float32 and float64 are kept (no copy); booleans and integers become
+    float64, float16 becomes float32; big-endian data is brought to native
+    byte order.  Anything else (complex, object, str, bytes, datetime,
+    timedelta, structured, long double, masked arrays, ragged lists) is a
+    TypeError or ValueError that names the argument.
     """
+    if isinstance(value, np.ma.MaskedArray):
+        # np.asarray would drop the mask and silently use the hidden values.
+        raise TypeError(f"{name} must be a plain array; got a masked array of shape "
+                        f"{value.shape} (fill or remove the masked values first)")
     try:
         arr = np.asarray(value)
-    except Exception as exc:  # ragged lists and the like
-        raise TypeError(f"{name} must be array-like of real numbers; got {_describe(value)}") from exc
+    except ValueError as exc:  # ragged nested lists
+        raise ValueError(f"{name} must be array-like of real numbers with a rectangular shape; "
+                         f"got {_describe(value)} ({exc})") from None
+    except Exception as exc:  # objects whose __array__ fails, and the like
+        raise TypeError(f"{name} must be array-like of real numbers; got {_describe(value)} "
+                        f"({type(exc).__name__}: {exc})") from None
     kind = arr.dtype.kind
     if kind == "f":
         if arr.dtype.itemsize > 8:
-            raise TypeError(f"{name} must be float32 or float64; got dtype {arr.dtype}")
+            raise TypeError(f"{name} must be float32 or float64 (or int, bool, float16); "
+                            f"got dtype {arr.dtype}")
         target = np.float32 if arr.dtype.itemsize <= 4 else np.float64
     elif kind in "biu":
         target = np.float64
     else:
+        source = "" if isinstance(value, np.ndarray) else f" (from {_describe(value)})"
         raise TypeError(
             f"{name} must hold real numbers (float32, float64, int or bool); "
-            f"got dtype {arr.dtype}"
+            f"got dtype {arr.dtype}{source}"
         )
     # astype(copy=False) also brings big-endian data to native byte order.
     return arr.astype(np.dtype(target).newbyteorder("="), copy=False)
 
 
 def as_contiguous(arr: np.ndarray) -> np.ndarray:
-    """C- or F-contiguous view of ``arr`` (copied to C order only if neither)."""
-    if arr.flags.c_contiguous or arr.flags.f_contiguous:
+    """C- or F-contiguous, aligned view of ``arr`` (a C-order copy only if needed).
+
+    Misaligned data (e.g. ``np.frombuffer`` at an odd offset) is copied too:
+    the kernels dereference ``double *``/``float *``, and a misaligned one is
+    undefined behaviour in C (a fault on some CPUs), as NumPy's own loops know.
+    """
+    if (arr.flags.c_contiguous or arr.flags.f_contiguous) and arr.flags.aligned:
         return arr
-    return np.ascontiguousarray(arr)
+    return np.array(arr, order="C", copy=True)
 
 
 def check_X(X) -> np.ndarray:
+    """X as a C- or F-contiguous float32/float64 matrix (copied only if neither)."""
     X = as_real_array(X, "X")
     if X.ndim != 2:
         raise ValueError(
@@ -71,32 +89,52 @@ def check_X(X) -> np.ndarray:
 
 
 def check_W(W, n: int) -> tuple[np.ndarray, np.dtype]:
-    """(W as a contiguous float64 vector of length n, W's own dtype).
+    """(W as a private contiguous float64 vector of length n, W's own dtype).
 
-    Accepts shapes (n, 1) and (n,).  W is tiny, so it is always widened:
-    scores are accumulated in float64 whatever the dtype of X.
+    Accepts shapes (n, 1) and (n,) (so (1, 1) and (1,) when n = 1); (1, n)
+    is rejected for n > 1, as a transposed W is more often a bug than a
+    choice.  W is tiny, so it is always copied: scores are accumulated in
+    float64 whatever the dtype of X, and an ``out=`` buffer that shares
+    memory with the caller's W cannot change W while the kernel reads it.
     """
     W_arr = as_real_array(W, "W")
     if W_arr.shape not in ((n, 1), (n,)):
+        hint = " (W looks transposed)" if W_arr.shape == (1, n) else ""
         raise ValueError(
-            f"X has {n} features but W has shape {W_arr.shape}; "
-            f"expected W of shape ({n}, 1) or ({n},)"
+            f"W must have shape ({n}, 1) or ({n},) because X has {n} feature(s); "
+            f"got W of shape {W_arr.shape}{hint}"
         )
-    return np.ascontiguousarray(W_arr.reshape(n), dtype=np.float64), W_arr.dtype
+    return np.array(W_arr.reshape(n), dtype=np.float64, order="C", copy=True), W_arr.dtype
 
 
 def check_scalar(value, name: str) -> float:
     """A real scalar (or size-1 array) as a Python float."""
     if isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)):
-        return float(value)
+        try:
+            return float(value)
+        except (OverflowError, ValueError, TypeError) as exc:   # 10**400, odd Real types
+            raise ValueError(f"{name} must be a real number representable as a float; "
+                             f"got {_describe(value)} ({exc})") from None
     arr = as_real_array(value, name)
     if arr.size != 1:
-        raise ValueError(f"{name} must be a scalar; got an array of shape {arr.shape}")
+        raise ValueError(f"{name} must be a scalar; got {_describe(arr)}")
     return float(arr.reshape(()))
 
 
-def as_row(value, name: str, m: int | None = None) -> np.ndarray:
-    """A (1, m) or (m,) argument as a contiguous 1-D array of length m."""
+def check_number(value, name: str, valid, expected: str) -> float:
+    """``check_scalar`` plus a range check: ``valid(x)`` must hold (NaN fails
+    every comparison, so a range test rejects it too)."""
+    result = check_scalar(value, name)
+    if not valid(result):
+        raise ValueError(f"{name} must be {expected}; got {result!r}")
+    return result
+
+
+def as_row(value, name: str, m: int | None = None, rows_of: str = "X") -> np.ndarray:
+    """A (1, m) or (m,) argument as a contiguous 1-D array of length m.
+
+    ``rows_of`` names the argument that fixed m, for the error message.
+    """
     arr = as_real_array(value, name)
     shape = arr.shape
     if arr.ndim == 2 and shape[0] == 1:
@@ -106,10 +144,10 @@ def as_row(value, name: str, m: int | None = None) -> np.ndarray:
         raise ValueError(f"{name} must have shape {expected}; got shape {shape}")
     if m is not None and arr.shape[0] != m:
         raise ValueError(
-            f"{name} has {arr.shape[0]} examples (shape {shape}) but X has {m} rows; "
-            f"expected shape {expected}"
+            f"{name} must have shape {expected} to match the {m} examples of {rows_of}; "
+            f"got shape {shape}"
         )
-    return np.ascontiguousarray(arr)
+    return as_contiguous(arr)
 
 
 def check_labels_found(n_bad: int, Y: np.ndarray, name: str = "Y") -> None:
@@ -118,7 +156,7 @@ def check_labels_found(n_bad: int, Y: np.ndarray, name: str = "Y") -> None:
         bad = Y[~((Y >= 0) & (Y <= 1))]
         raise ValueError(
             f"{name} must hold labels in [0, 1] (0/1, or soft labels); "
-            f"found {int(n_bad)} value(s) outside, e.g. {bad[0]!r}"
+            f"got {int(n_bad)} value(s) outside (NaN included), e.g. {float(bad[0])!r}"
         )
 
 
@@ -129,6 +167,11 @@ def result_dtype(*dtypes) -> np.dtype:
 
 
 def check_out(out, shape: tuple, name: str = "out") -> np.ndarray:
+    """A writeable native float32/float64 ndarray of exactly ``shape``.
+
+    Any layout and any overlap with the inputs is accepted: the callers
+    compute into a temporary when writing directly would be unsafe.
+    """
     if not isinstance(out, np.ndarray):
         raise TypeError(f"{name} must be a NumPy array; got {_describe(out)}")
     if out.dtype not in FLOAT_DTYPES or not out.dtype.isnative:
@@ -136,16 +179,27 @@ def check_out(out, shape: tuple, name: str = "out") -> np.ndarray:
     if out.shape != shape:
         raise ValueError(f"{name} must have shape {shape}; got shape {out.shape}")
     if not out.flags.writeable:
-        raise ValueError(f"{name} is read-only")
+        raise ValueError(f"{name} must be a writeable array; got a read-only array")
     return out
+
+
+def max_threads_allowed() -> int:
+    """Largest n_threads accepted: 4 threads per usable core, at least 64.
+
+    A bound is needed because every OpenMP thread is a real OS thread:
+    n_threads=10**6 used to crash the interpreter (libgomp failed to create
+    the team), and values past 2**31 overflowed the kernels' C int.
+    """
+    return max(64, 4 * cpu_count())
 
 
 def resolve_threads(n_threads, work: int) -> int:
     """Number of OpenMP threads for a kernel doing ``work`` element-operations.
 
     None: all usable cores (OpenMP's own count, which honours OMP_NUM_THREADS
-    and threadpoolctl limits); -1 likewise, -2 one fewer, ...; 0 is an error.
-    Small jobs run serially whatever is asked.
+    and threadpoolctl limits); -1 likewise, -2 one fewer, ...; 0 is an error;
+    more than :func:`max_threads_allowed` is an error.  Small jobs run
+    serially whatever is asked.
     """
     if n_threads is None:
         n = _kernels.max_threads()
@@ -153,9 +207,12 @@ def resolve_threads(n_threads, work: int) -> int:
         if isinstance(n_threads, (bool, np.bool_)) or not isinstance(n_threads, numbers.Integral):
             raise TypeError(f"n_threads must be an int or None; got {_describe(n_threads)}")
         n_threads = int(n_threads)
-        if n_threads == 0:
-            raise ValueError("n_threads must be a positive int, a negative int counting back from "
-                             "the number of cores, or None; got 0")
+        limit = max_threads_allowed()
+        if n_threads == 0 or n_threads > limit:
+            raise ValueError(
+                f"n_threads must be None, a positive int up to {limit} (4 per usable core, at "
+                f"least 64), or a negative int counting back from the number of cores; "
+                f"got {n_threads}")
         n = n_threads if n_threads > 0 else max(_kernels.max_threads() + 1 + n_threads, 1)
     if not _kernels.OPENMP or work < SERIAL_BELOW:
         return 1

@@ -626,8 +626,6 @@ def test_kernels_raise_no_invalid_divide_or_overflow_flag(dtype):
                   np.empty(0), True, n_threads)
 
 
-@pytest.mark.xfail(strict=True, reason="the kernels sum losses unscaled: 2 x 1.8e308 overflows "
-                                       "before the division by m (see docs/numerics.md)")
 def test_mean_of_huge_losses_is_finite():
     # Each loss is 1.8e308 (y = 0, z = DBL_MAX); their mean is finite.
     big = np.finfo(np.float64).max
