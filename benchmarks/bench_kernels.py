@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gc
 
-import numpy as np
 import pytest
 
 from fastlogit import _bench, _kernels

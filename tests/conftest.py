@@ -1,7 +1,28 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 import fastlogit
+
+# The package under test, wherever it is (in-place build or installed).
+PACKAGE_PARENT = str(Path(fastlogit.__file__).resolve().parent.parent)
+
+
+def run_python(args, *, cwd, **kwargs) -> subprocess.CompletedProcess:
+    """``python ARGS`` in a subprocess that imports the fastlogit under test.
+
+    ``cwd`` must not be the source checkout: ``-m``/``-c`` put the current
+    folder first on sys.path, where the uncompiled sources would shadow the
+    installed package.
+    """
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (PACKAGE_PARENT, env.get("PYTHONPATH")) if p)
+    return subprocess.run([sys.executable, *map(str, args)], cwd=cwd, env=env,
+                          capture_output=True, text=True, **kwargs)
 
 
 @pytest.fixture
@@ -36,4 +57,4 @@ def make_problem(rng, m, n, dtype, order="C", scale=1.0):
     return X, W, b, Y
 
 
-__all__ = ["fastlogit", "RTOL", "SHAPES", "make_problem"]
+__all__ = ["fastlogit", "RTOL", "SHAPES", "make_problem", "run_python"]

@@ -20,8 +20,7 @@ import fastlogit
 from fastlogit.cli import load_diabetes
 from fastlogit.model_io import Model, load_model, save_model
 
-# The package under test, wherever it is (in-place build or installed).
-PACKAGE_PARENT = str(Path(fastlogit.__file__).resolve().parent.parent)
+from conftest import PACKAGE_PARENT  # the package under test: in-place build or installed
 
 
 def _env(extra_path: str | None = None) -> dict:
@@ -646,15 +645,11 @@ def test_progress_bar_only_on_a_terminal(tmp_path, model3, patients, with_tqdm):
 
 def test_bench_runs_a_small_table_and_writes_json(tmp_path):
     import json
-    import subprocess
-    import sys
 
     out = tmp_path / "bench.json"
-    proc = subprocess.run(
-        [sys.executable, "-m", "fastlogit", "bench", "--kernels", "sigmoid", "cost_from_logits",
-         "--m", "20000", "--shapes", "2000x3", "--threads", "1", "--repeat", "3", "--peers",
-         "--no-memory", "--json", str(out)],
-        capture_output=True, text=True, timeout=300)
+    proc = run("bench", "--kernels", "sigmoid", "cost_from_logits", "--m", "20000",
+               "--shapes", "2000x3", "--threads", "1", "--repeat", "3", "--peers",
+               "--no-memory", "--json", out, cwd=tmp_path, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "sigmoid" in proc.stdout and "reference" in proc.stdout
     report = json.loads(out.read_text())

@@ -353,7 +353,7 @@ def test_estimator_accepts_dask_inputs(client, data, X_np):
 
 
 def test_command_line_trains_and_scores_a_folder_on_a_scheduler(cluster, data, X_np, tmp_path):
-    import subprocess
+    from conftest import run_python
 
     pq = pytest.importorskip("pyarrow.parquet")
     import pyarrow as pa
@@ -372,8 +372,7 @@ def test_command_line_trains_and_scores_a_folder_on_a_scheduler(cluster, data, X
     address = cluster.scheduler_address
 
     def run(*args):
-        return subprocess.run([sys.executable, "-m", "fastlogit", *args], capture_output=True,
-                              text=True, timeout=300)
+        return run_python(["-m", "fastlogit", *args], cwd=tmp_path, timeout=300)
 
     trained = run("train", str(parts), "--target", "outcome", "-C", "2",
                   "--scheduler", address, "-o", str(tmp_path / "model.json"))

@@ -2,7 +2,6 @@
 independent L-BFGS on the reference objective, and their invariances."""
 import dataclasses
 import inspect
-import subprocess
 import sys
 
 import numpy as np
@@ -10,7 +9,7 @@ import pytest
 
 import fastlogit
 from fastlogit import reference
-from conftest import make_problem
+from conftest import make_problem, run_python
 
 SOLVERS = ["lbfgs", "newton"]
 
@@ -270,7 +269,7 @@ def test_fit_without_scipy_names_the_extra(rng, monkeypatch):
     assert fastlogit.fit(X, Y, solver="newton").converged    # NumPy only
 
 
-def test_import_fastlogit_needs_neither_sklearn_nor_scipy():
+def test_import_fastlogit_needs_neither_sklearn_nor_scipy(tmp_path):
     code = """
 import sys
 for name in ("sklearn", "scipy"):
@@ -285,14 +284,13 @@ try:
 except ImportError as exc:
     print("ImportError", exc)
 """
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout.splitlines()
+    out = run_python(["-c", code], cwd=tmp_path, check=True).stdout.splitlines()
     assert out[0] == "True"
     assert out[1].startswith("ImportError") and "pip install fastlogit[sklearn]" in out[1]
 
 
-def test_import_fastlogit_does_not_load_sklearn_or_scipy():
+def test_import_fastlogit_does_not_load_sklearn_or_scipy(tmp_path):
     code = ("import sys, fastlogit; "
             "print(sorted(m for m in ('sklearn', 'scipy') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = run_python(["-c", code], cwd=tmp_path, check=True)
     assert out.stdout.strip() == "[]"
