@@ -265,11 +265,11 @@ cdef double _pairwise_sum(const double *v, Py_ssize_t k) noexcept nogil:
 cdef inline double _count_bad_labels(const double *y, Py_ssize_t k) noexcept nogil:
     # Labels must lie in [0, 1]; NaN fails both comparisons and counts too.
     # Written without && so that the loop vectorises.
-    cdef Py_ssize_t i
-    cdef double good = 0.0
+    # An integer count: a floating-point sum would be one serial chain.
+    cdef Py_ssize_t i, good = 0
     for i in range(k):
         good += (y[i] >= 0.0) & (y[i] <= 1.0)
-    return k - good
+    return <double> (k - good)
 
 
 cdef inline void _widen(const data_t *src, double *dst, Py_ssize_t k) noexcept nogil:
