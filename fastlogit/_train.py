@@ -281,6 +281,15 @@ def gradient_descent(X: ArrayLike, Y: ArrayLike, W: ArrayLike | None = None, b: 
 # fit: L-BFGS (scipy) or Newton
 # ---------------------------------------------------------------------------
 
+def _warn_not_converged(caller: str, n_iter: int, grad_max: float, tol: float,
+                        message: str) -> None:
+    """The ConvergenceWarning of every solver (stacklevel: the user's call of fit)."""
+    warnings.warn(
+        f"{caller} stopped after {n_iter} iteration(s) with max |gradient| "
+        f"{grad_max:.3g} > tol = {tol:g}: {message}. Increase max_iter, scale the "
+        "features, or add an L2 penalty.", _convergence_warning_category(), stacklevel=3)
+
+
 def _lbfgs(objective: _Objective, theta0, J0, grad0, tol, max_iter):
     try:
         from scipy.optimize import minimize
@@ -531,10 +540,7 @@ def fit(X: ArrayLike, Y: ArrayLike, *, l2: float = 0.0, sample_weight: ArrayLike
     theta, J, grad, n_iter, message, converged = run(objective, theta, J, grad, tol, max_iter)
     grad_max = float(np.max(np.abs(grad))) if grad.size else 0.0
     if not converged:
-        warnings.warn(
-            f"fastlogit.fit ({solver}) stopped after {n_iter} iteration(s) with max |gradient| "
-            f"{grad_max:.3g} > tol = {tol:g}: {message}. Increase max_iter, scale the "
-            "features, or add an L2 penalty.", _convergence_warning_category(), stacklevel=2)
+        _warn_not_converged(f"fastlogit.fit ({solver})", n_iter, grad_max, tol, message)
     W, b = objective.split(theta)
     return FitResult(W=np.array(W, dtype=np.float64).reshape(-1, 1), b=float(b), cost=float(J),
                      n_iter=n_iter, converged=bool(converged), grad_max=grad_max,

@@ -652,8 +652,8 @@ def fit(X: "dask.array.Array", Y, *, l2: float = 0.0, sample_weight=None,
     """
     import dask
 
-    from fastlogit._train import (FitResult, _check_count, _check_nonneg,
-                                  _convergence_warning_category, _lbfgs)
+    from fastlogit._train import (FitResult, _check_count, _check_nonneg, _lbfgs,
+                                  _warn_not_converged)
 
     tol = _check_nonneg(tol, "tol")
     max_iter = _check_count(max_iter, "max_iter", 1)
@@ -703,10 +703,7 @@ def fit(X: "dask.array.Array", Y, *, l2: float = 0.0, sample_weight=None,
                                                            tol, max_iter)
     grad_max = float(np.max(np.abs(grad))) if grad.size else 0.0
     if not converged:
-        warnings.warn(
-            f"fastlogit.dask.fit (lbfgs) stopped after {n_iter} iteration(s) with max |gradient| "
-            f"{grad_max:.3g} > tol = {tol:g}: {message}. Increase max_iter, scale the features, "
-            "or add an L2 penalty.", _convergence_warning_category(), stacklevel=2)
+        _warn_not_converged("fastlogit.dask.fit (lbfgs)", n_iter, grad_max, tol, message)
     theta = np.asarray(theta, dtype=np.float64)
     return FitResult(W=theta[:n].reshape(-1, 1).copy(), b=float(theta[n]) if fit_b else 0.0,
                      cost=cost, n_iter=n_iter, converged=bool(converged),
