@@ -56,8 +56,7 @@ from fastlogit._api import (  # noqa: E402  (after the check above)
 )
 from fastlogit._config import build_info, show_config  # noqa: E402
 from fastlogit._train import ConvergenceWarning, FitResult, fit, gradient_descent  # noqa: E402
-
-__version__ = "0.1.0"
+from fastlogit._version import __version__  # noqa: E402
 
 __all__ = [
     "sigmoid",

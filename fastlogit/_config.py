@@ -8,11 +8,12 @@ import numpy as np
 
 from fastlogit import _kernels
 from fastlogit._validation import SERIAL_BELOW, cpu_count
+from fastlogit._version import __version__
 
 
 def build_info() -> dict:
     """Build and run-time facts as a dict (see :func:`show_config`)."""
-    info = dict(_kernels.build_info())
+    info = {"version": __version__, **_kernels.build_info()}
     info.update(
         python=sys.version.split()[0],
         platform=platform.platform(),
