@@ -81,6 +81,13 @@ class Model:
             raise ValueError(f"features has {len(self.features)} names but W has "
                              f"{self.W.shape[0]} weights; expected one weight per feature")
 
+    @classmethod
+    def from_estimator(cls, est: Any) -> Model:
+        """The model of a fitted binary logistic classifier from scikit-learn, glum,
+        statsmodels or fastlogit; see :func:`fastlogit.interop.model_from_estimator`."""
+        from fastlogit.interop import model_from_estimator  # local: interop imports this module
+        return model_from_estimator(est)
+
     @property
     def n_features(self) -> int:
         return len(self.features)
