@@ -1,5 +1,6 @@
 """What a newcomer meets before any math runs: importing an unbuilt checkout,
 ``python -m fastlogit`` and the version."""
+import doctest
 import os
 import re
 import shutil
@@ -88,3 +89,18 @@ def test_installed_metadata_version_matches(tmp_path):
     if Path(dist.locate_file("fastlogit")).resolve() != PACKAGE_DIR:
         pytest.skip("the installed fastlogit is not the package under test")
     assert dist.version == fastlogit.__version__
+
+
+def test_readme_examples_that_claim_values_give_them():
+    readme = Path(PACKAGE_PARENT) / "README.md"
+    if not readme.is_file():
+        pytest.skip("needs the source checkout")
+    blocks = re.findall(r"```python\n(.*?)```", readme.read_text(encoding="utf-8"), re.S)
+    # The blocks written as sessions of fastlogit calls (the textbook failures
+    # above them are annotated with true values, not runnable as doctests).
+    sessions = [b for b in blocks if ">>> import fastlogit" in b]
+    assert sessions, "the README's fastlogit session is gone"
+    parser, runner = doctest.DocTestParser(), doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    for i, block in enumerate(sessions):
+        runner.run(parser.get_doctest(block, {}, f"README block {i}", str(readme), 0))
+    assert runner.summarize(verbose=False).failed == 0
