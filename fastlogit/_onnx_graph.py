@@ -91,6 +91,9 @@ def read_logistic_graph(path: str | os.PathLike) -> Model:
     except Exception as exc:  # protobuf's DecodeError, OSError, external-data errors
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise error(f"ONNX model file {name!r} cannot be read as an ONNX model: {first}") from None
+    if not proto.graph.node and not proto.graph.input:
+        # protobuf parses an empty (or some non-ONNX) file as an empty model
+        raise error(f"ONNX model file {name!r} holds no graph (is it an ONNX model?)")
     try:
         return _read(proto, onnx, numpy_helper)
     except _Unsupported as exc:

@@ -237,9 +237,12 @@ def test_a_normaliser_of_non_complementary_probabilities_is_refused(tmp_path):
 def test_file_errors_name_the_file(tmp_path):
     for path, fragment in [(tmp_path / "missing.onnx", "does not exist"),
                            (tmp_path, "is a folder"),
-                           (tmp_path / "model.json", "cannot be read as an ONNX model")]:
+                           (tmp_path / "model.json", "cannot be read as an ONNX model"),
+                           (tmp_path / "empty.onnx", "holds no graph")]:
         if path.suffix == ".json":
             path.write_text('{"format": "fastlogit-model"}')
+        if path.name == "empty.onnx":
+            path.write_bytes(b"")
         with pytest.raises(ModelFileError) as info:
             model_from_onnx(path)
         assert isinstance(info.value, ValueError) and isinstance(info.value, OnnxModelError)
