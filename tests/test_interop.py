@@ -168,6 +168,12 @@ def test_statsmodels_names_and_glm(data):
     assert_same_probabilities(model, X, results.predict(frame))
     glm = sm.GLM(y, frame, family=sm.families.Binomial()).fit()
     assert_same_probabilities(model_from_estimator(glm), X, glm.predict(frame))
+    smf = pytest.importorskip("statsmodels.formula.api")
+    table = frame.drop(columns="const").assign(y=y)
+    formula = smf.logit("y ~ glucose + bmi + age + bp", table).fit(disp=0)
+    model = model_from_estimator(formula)
+    assert model.features == ["glucose", "bmi", "age", "bp"]   # 'Intercept' went into b
+    assert_same_probabilities(model, X, formula.predict(table))
 
 
 def test_statsmodels_refusals(data):
