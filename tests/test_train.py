@@ -145,14 +145,37 @@ def test_fit_reaches_tol(rng, solver):
         assert max_grad(X, res, Y, 1e-4) <= tol
 
 
-def test_solvers_agree_and_auto_picks_newton_for_small_n(rng):
+def test_solvers_agree(rng):
     X, Y = logistic_data(rng, 1000, 6, scale=5.0)
     results = {s: fastlogit.fit(X, Y, l2=1e-3, tol=1e-10, solver=s) for s in ["auto", *SOLVERS]}
-    assert results["auto"].solver == "newton"
+    np.testing.assert_allclose(results["auto"].W, results["newton"].W, rtol=1e-7)
     np.testing.assert_allclose(results["lbfgs"].W, results["newton"].W, rtol=1e-7)
     assert results["lbfgs"].cost == pytest.approx(results["newton"].cost, rel=1e-13)
     # Newton's quadratic convergence: far fewer passes over X.
     assert results["newton"].n_iter < results["lbfgs"].n_iter
+
+
+def test_auto_follows_its_rule(rng):
+    # Well-scaled columns: L-BFGS converges within its first evaluations.
+    X, Y = logistic_data(rng, 2000, 6)
+    assert fastlogit.fit(X, Y, l2=1e-3, tol=1e-6).solver == "lbfgs"
+    # Column scales 1e-3..1e3: Newton from the start.
+    res = fastlogit.fit(X * np.logspace(-3, 3, 6), Y, l2=1e-3, tol=1e-6)
+    assert res.solver == "newton" and res.converged
+    # More parameters than Newton's limit: L-BFGS.
+    X, Y = logistic_data(rng, 300, 250)
+    assert fastlogit.fit(X, Y, l2=1e-2, tol=1e-6).solver == "lbfgs"
+
+
+def test_auto_switches_to_newton_when_lbfgs_is_slow(rng):
+    # Equal scales but strongly correlated columns and no penalty: L-BFGS
+    # crawls, so auto hands over to Newton, which reaches a tight tol.
+    G = rng.normal(size=(4000, 8))
+    X = G[:, :1] + 1e-3 * G
+    Y = (rng.random(4000) < 1 / (1 + np.exp(-G[:, 1] - G[:, 2]))).astype(float)
+    res = fastlogit.fit(X, Y, tol=1e-10)
+    assert res.solver == "lbfgs+newton" and res.converged
+    assert max_grad(X, res, Y, 0.0) <= 1e-10
 
 
 @pytest.mark.parametrize("solver", SOLVERS)
