@@ -38,7 +38,9 @@ __all__ = ["ConvergenceWarning", "FitResult", "fit", "gradient_descent"]
 
 class ConvergenceWarning(UserWarning):
     """The optimiser stopped (max_iter, or a failed line search) before the
-    gradient reached ``tol``.
+    gradient reached ``tol``; or, without a penalty, the data are linearly
+    separable (no finite optimum); or gradient descent's cost rose or stopped
+    being finite.
 
     When scikit-learn is installed the warning actually issued is also an
     instance of ``sklearn.exceptions.ConvergenceWarning``, so filters written
@@ -240,13 +242,31 @@ def gradient_descent(X: ArrayLike, Y: ArrayLike, W: ArrayLike | None = None, b: 
     theta[:n] = 0.0 if W is None else check_W(W, n)[0]
     theta[n] = check_scalar(b, "b")
     costs: list[float] = []
+    warned = False
     for i in range(num_iterations):
         J, grad = objective(theta)
-        theta = theta - learning_rate * grad
+        if not warned and costs:
+            warned = _warn_if_diverging(i, costs[-1], J, learning_rate)
+        with np.errstate(all="ignore"):     # a diverging run is reported by the warning
+            theta = theta - learning_rate * grad
         costs.append(J)
         if callback is not None:
             callback(i, theta[:n].reshape(n, 1).copy(), float(theta[n]), J)
     return theta[:n].reshape(n, 1).copy(), float(theta[n]), costs
+
+
+def _warn_if_diverging(i: int, previous: float, J: float, learning_rate: float) -> bool:
+    """Warn (once per run: the caller stops asking) when the cost of gradient
+    descent rises beyond rounding or stops being finite; True if it warned."""
+    if math.isfinite(J) and J <= previous + 16 * np.finfo(float).eps * abs(previous):
+        return False
+    what = (f"the cost is {J!r} at iteration {i}" if not math.isfinite(J)
+            else f"the cost rose from {previous:.10g} to {J:.10g} at iteration {i}")
+    warnings.warn(
+        f"gradient_descent: {what}: learning_rate = {learning_rate:g} is too large for these "
+        "data. Lower it, scale the features, or use fastlogit.fit.",
+        _convergence_warning_category(), stacklevel=3)
+    return True
 
 
 # ---------------------------------------------------------------------------
@@ -260,6 +280,35 @@ def _warn_not_converged(caller: str, n_iter: int, grad_max: float, tol: float,
         f"{caller} stopped after {n_iter} iteration(s) with max |gradient| "
         f"{grad_max:.3g} > tol = {tol:g}: {message}. Increase max_iter, scale the "
         "features, or add an L2 penalty.", _convergence_warning_category(), stacklevel=3)
+
+
+def _separated(objective: _Objective, W: NDArray, b: float) -> bool:
+    """Do (W, b) classify every example of non-zero weight correctly (hard labels)?
+
+    Then the data are linearly separable and, without a penalty, the loss
+    has no minimum: it falls toward 0 as the weights grow along (W, b), and
+    any "converged" result is only where the gradient became small.  One
+    pass over X (the compiled predict).
+    """
+    Y, sw = objective.Y, objective.sw
+    keep = sw > 0 if sw.size else slice(None)
+    labels = Y[keep]
+    if not np.all((labels == 0) | (labels == 1)):
+        return False        # a soft label in (0, 1) bounds the weights
+    predicted = np.empty(objective.m, dtype=np.int64)
+    _kernels.predict(objective.X, np.ascontiguousarray(W, dtype=np.float64), float(b), 0.5,
+                     predicted, objective.threads)
+    return bool(np.all(predicted[keep] == labels))
+
+
+def _warn_separable(caller: str, W: NDArray) -> None:
+    w_max = float(np.max(np.abs(W))) if W.size else 0.0
+    warnings.warn(
+        f"{caller}: the training data are linearly separable (the fitted weights, max |W| = "
+        f"{w_max:.3g}, classify every example correctly): without a penalty the loss keeps "
+        "falling toward 0 as the weights grow, so there is no finite optimum and these "
+        "weights are not one. Add an L2 penalty (l2 > 0, or a finite C).",
+        _convergence_warning_category(), stacklevel=3)
 
 
 def _lbfgs(objective: _Objective, theta0, J0, grad0, tol, max_iter, max_evals=None):
@@ -414,9 +463,13 @@ def fit(X: ArrayLike, Y: ArrayLike, *, l2: float = 0.0, sample_weight: ArrayLike
                 n_iter += more
                 solver = "lbfgs+newton"
     grad_max = float(np.max(np.abs(grad))) if grad.size else 0.0
-    if not converged:
-        _warn_not_converged(f"fastlogit.fit ({solver})", n_iter, grad_max, tol, message)
     W, b = objective.split(theta)
+    if objective.l2 == 0 and _separated(objective, W, b):
+        converged = False
+        message = "the data are linearly separable: without a penalty there is no finite optimum"
+        _warn_separable(f"fastlogit.fit ({solver})", W)
+    elif not converged:
+        _warn_not_converged(f"fastlogit.fit ({solver})", n_iter, grad_max, tol, message)
     return FitResult(W=np.array(W, dtype=np.float64).reshape(-1, 1), b=float(b), cost=float(J),
                      n_iter=n_iter, converged=bool(converged), grad_max=grad_max,
                      n_evals=objective.n_evals, solver=solver, message=message)
