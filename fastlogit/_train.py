@@ -1,12 +1,12 @@
-"""Training on the fused kernel: gradient descent, L-BFGS and Newton.
+"""Training on the fused kernels: gradient descent, L-BFGS and Newton.
 
 Every optimiser here evaluates the objective
 
     J(W, b) = sum_i s_i loss_i / sum_i s_i + (l2 / 2) ||W||^2
 
 (``loss_i`` the binary cross-entropy from logits, ``s_i`` the sample weights,
-no penalty on b) with one call of the compiled fused kernel: one pass over X
-for the cost and both gradients.  Inputs are validated once per training run,
+no penalty on b) with one call of a compiled kernel: one pass over X for the
+cost and both gradients (and, for Newton, the Hessian).  Inputs are validated once per training run,
 not once per iteration.
 
 Penalty convention.  scikit-learn's ``LogisticRegression(C=C)`` minimises
@@ -82,13 +82,14 @@ class FitResult:
     converged : bool
         True when the largest gradient component is <= tol, or when the cost
         cannot decrease any further in floating point (scipy's ``ftol``
-        criterion, which scikit-learn also accepts).
+        criterion, which scikit-learn also accepts).  False on linearly
+        separable data without a penalty, where no finite optimum exists.
     grad_max : float
         Largest absolute component of the final gradient (W and, if fitted, b).
     n_evals : int
         Calls of the fused kernel (each one pass over X).
     solver : str
-        "lbfgs" or "newton".
+        "lbfgs", "newton" or "lbfgs+newton" (auto handed over to Newton).
     message : str
         The optimiser's stopping reason.
     """
@@ -406,18 +407,23 @@ def fit(X: ArrayLike, Y: ArrayLike, *, l2: float = 0.0, sample_weight: ArrayLike
         False fixes b = 0.
     tol : float
         Stop when the largest absolute gradient component of J is <= tol
-        (scikit-learn's lbfgs criterion).
+        (scikit-learn's lbfgs criterion, on the same scaled objective).  Newton
+        also requires its decrement to promise a further decrease of J of at
+        most max(tol^2, rounding): one more cheap step near the optimum.
     max_iter : int
         Maximum optimiser iterations.
     n_threads : int, optional
-        Threads of the fused kernel and of the Newton Hessian pass (None: all
-        usable cores).  Results do not depend on it.
+        Threads of the compiled kernels (None: all usable cores).  Results do
+        not depend on it.
     solver : {"auto", "lbfgs", "newton"}
-        "lbfgs": scipy's L-BFGS-B (``scipy.optimize.minimize(jac=True)``).
-        "newton": damped Newton with the exact Hessian (one extra blocked
-        pass over X and O(m n^2) flops per step; converges in a few steps).
-        "auto": Newton for at most ``NEWTON_MAX_PARAMS`` (200) parameters
-        when m >= n, L-BFGS otherwise.  Newton needs only NumPy.
+        "lbfgs": SciPy's L-BFGS-B, one pass over X per evaluation.
+        "newton": damped Newton, one compiled pass over X for J, gradient and
+        Hessian per iteration (O(m n^2) multiply-adds; needs only NumPy).
+        "auto" (chosen by measurement, see docs/training.md): L-BFGS above 200
+        parameters or with fewer rows than features; Newton when the column
+        scales differ by more than 100x; otherwise L-BFGS for up to 12
+        evaluations, then Newton from there if it has not converged
+        (``FitResult.solver`` is then "lbfgs+newton").
 
     Returns
     -------
@@ -427,8 +433,10 @@ def fit(X: ArrayLike, Y: ArrayLike, *, l2: float = 0.0, sample_weight: ArrayLike
     Warns
     -----
     ConvergenceWarning
-        When it stops (max_iter, failed line search) before converging (also a
-        ``sklearn.exceptions.ConvergenceWarning`` if scikit-learn is installed).
+        When it stops (max_iter, failed line search) before converging, or when
+        l2 = 0 and the data are linearly separable (no finite optimum:
+        ``converged`` is then False); also a
+        ``sklearn.exceptions.ConvergenceWarning`` if scikit-learn is installed.
 
     Examples
     --------
