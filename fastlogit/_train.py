@@ -28,7 +28,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from fastlogit import _kernels
 from fastlogit._newton import newton
-from fastlogit._objective import intercept_start, penalised_objective
+from fastlogit._objective import intercept_start, newton_objective, penalised_objective
 from fastlogit._validation import (
     check_bool, check_count, check_labels, check_nonneg, check_sample_weight, check_scalar,
     check_W, check_X, resolve_threads,
@@ -153,16 +153,7 @@ class _Objective:
         loss, dW, db, H, _ = _kernels.cost_gradient_hessian(
             self.X, W, b, self.Y, self.sw, self.threads)
         self.n_evals += 1
-        scale = 1.0 / self.weight_sum
-        J, dW = penalised_objective(loss * scale, dW * scale, W, self.l2)
-        k = self.n + self.fit_intercept
-        grad = np.empty(k)
-        grad[: self.n] = dW
-        if self.fit_intercept:
-            grad[self.n] = db * scale
-        H = H[:k, :k] * scale
-        H[np.arange(self.n), np.arange(self.n)] += self.l2
-        return float(J), grad, H
+        return newton_objective(loss, dW, db, H, W, self.weight_sum, self.l2, self.fit_intercept)
 
     def start(self) -> NDArray:
         """W = 0 and b = log-odds of the weighted base rate: the optimum of J
