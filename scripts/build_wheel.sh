@@ -47,9 +47,14 @@ case "$name" in
     *manylinux*) ;;
     *) echo "auditwheel gave $name, not a manylinux wheel"; exit 1 ;;
 esac
-"$WORK/tools/bin/python" - "${wheel[0]}" <<'EOF'
-import sys, zipfile
+"$WORK/tools/bin/python" - "${wheel[0]}" "${sdist[0]}" <<'EOF'
+import sys, tarfile, zipfile
 names = zipfile.ZipFile(sys.argv[1]).namelist()
+with tarfile.open(sys.argv[2]) as tar:
+    sources = {n.split("/", 1)[1] for n in tar.getnames() if "/fastlogit/" in n and n.endswith(".py")}
+missing = sorted(sources - set(names))
+if missing:
+    sys.exit(f"modules of the sdist missing from the wheel: {missing}")
 libs = [n for n in names if n.startswith("fastlogit.libs/") and not n.endswith("/")]
 ext = [n for n in names if n.startswith("fastlogit/_kernels") and ".so" in n]
 print("   bundled:", ", ".join(libs) or "nothing")

@@ -60,6 +60,16 @@ def test_sdist_holds_every_tracked_file_and_no_build_product(tmp_path):
     assert not products, f"build products in the sdist: {products}"
 
 
+def test_every_package_folder_is_declared():
+    tomllib = pytest.importorskip("tomllib")
+    from setuptools import find_namespace_packages
+    find = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
+    declared = set(find_namespace_packages(str(ROOT), include=find["include"], exclude=find["exclude"]))
+    folders = {str(p.parent.relative_to(ROOT)).replace(os.sep, ".")
+               for p in (ROOT / "fastlogit").rglob("*.py") if "__pycache__" not in p.parts}
+    assert folders <= declared, f"not shipped: {sorted(folders - declared)}"
+
+
 @pytest.mark.slow  # about 2.5 minutes: an isolated build, auditwheel, two virtual environments
 @pytest.mark.timeout(1200)
 def test_build_wheel_script(tmp_path):
