@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import fastlogit
-from fastlogit.cli import load_diabetes
+from fastlogit.demo import load_diabetes
 from fastlogit.model_io import Model, load_model, save_model
 
 from conftest import PACKAGE_PARENT  # the package under test: in-place build or installed

@@ -4,14 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fastlogit._io import (
-    InputError,
-    NpyWriter,
-    OutputError,
-    atomic_output,
-    check_output_path,
-    open_table,
-)
+from fastlogit.io import InputError, OutputError, atomic_output, check_output_path, open_table
+from fastlogit.io.writers import NpyWriter
 
 
 def read_all(path, chunk_rows=3, columns=None):
