@@ -257,6 +257,20 @@ def labels_outside(Y: np.ndarray) -> np.ndarray:
         return ~((Y >= 0) & (Y <= 1))
 
 
+def check_probabilities(A: np.ndarray, name: str = "A") -> np.ndarray:
+    """Probabilities: every value in [0, 1] or NaN (a NaN example is reported
+    by the cost as NaN, not dropped).  Values outside are most often scores
+    (logits) passed by mistake: the message says where those go."""
+    with np.errstate(invalid="ignore"):
+        outside = (A < 0) | (A > 1)
+    if outside.any():
+        bad = A[outside]
+        raise ValueError(f"{name} must hold probabilities in [0, 1]; found {bad.size} value(s) "
+                         f"outside, e.g. {float(bad[0])!r}. For scores z = X @ W + b (logits) "
+                         f"use cost_from_logits(Z, Y), which is also exact where A rounds to 0 or 1")
+    return A
+
+
 def check_binary_labels(y, name: str = "y") -> np.ndarray:
     """Hard labels: a 1-D array whose values are all exactly 0 or 1."""
     y = as_real_array(y, name).reshape(-1)

@@ -191,12 +191,15 @@ def load_model(path: str | os.PathLike) -> Model:
     """
     name = str(path)
     try:
+        # A device (/dev/zero) or a FIFO has no size to check in advance (and
+        # opening a FIFO waits for a writer): only regular files are model
+        # files, and no more than the limit (plus one byte, to tell "at the
+        # limit" from "beyond") is ever read.
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            if os.path.isdir(path):
+                raise IsADirectoryError(path)
+            raise ModelFileError(f"model file {name!r} is not a regular file (a device or a pipe?)")
         with open(path, "rb") as fh:
-            # A device (/dev/zero) or a FIFO has no size to check in advance:
-            # only regular files are model files, and no more than the limit
-            # (plus one byte, to tell "at the limit" from "beyond") is read.
-            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
-                raise ModelFileError(f"model file {name!r} is not a regular file")
             raw = fh.read(MAX_BYTES + 1)
     except FileNotFoundError:
         raise ModelFileError(f"model file {name!r} does not exist") from None
