@@ -176,32 +176,41 @@ class CsvReader(TableReader):
         import pyarrow.csv as pc
 
         names = [self.columns[j] for j in columns]
-        # Batches of about chunk_rows rows: the block size in bytes is taken
-        # from the file's mean row length (its first line is a fair sample).
-        row_bytes = max(2 * len(self.columns), 1)
-        with open(self.path, "rb") as fh:
-            row_bytes = max(row_bytes, len(fh.readline()))
-        block_size = int(min(max(chunk_rows * row_bytes, 1 << 16), 1 << 30))
+        # pyarrow parses blocks of text in parallel and reads a few ahead:
+        # blocks of 1 MB (its default) keep that read-ahead small, and the
+        # record batches are copied into blocks of chunk_rows rows here.
         read = pc.ReadOptions(column_names=self.columns, skip_rows=int(self.named),
-                              block_size=block_size, encoding="utf8")
+                              block_size=1 << 20, encoding="utf8")
         parse = pc.ParseOptions(delimiter=self.delimiter)
         convert = pc.ConvertOptions(column_types={c: pa.float64() for c in set(names)},
                                     include_columns=list(dict.fromkeys(names)),
                                     null_values=[""], strings_can_be_null=True,
                                     quoted_strings_can_be_null=True)
+        out = np.empty((chunk_rows, len(names)), dtype=np.float64)
+        filled = 0
         try:
             reader = pc.open_csv(self.path, read_options=read, parse_options=parse,
                                  convert_options=convert)
             for batch in reader:
-                k = batch.num_rows
-                out = np.empty((k, len(names)), dtype=np.float64)
-                for j, name in enumerate(names):
+                k, start = batch.num_rows, 0
+                cols = []
+                for name in names:
                     col = batch.column(name)
                     if col.null_count:  # an empty field is a missing value
                         col = col.fill_null(math.nan)
-                    out[:, j] = col.to_numpy(zero_copy_only=False)
-                for start in range(0, k, chunk_rows):
-                    yield out[start:start + chunk_rows]
+                    cols.append(col.to_numpy(zero_copy_only=False))
+                while start < k:
+                    take = min(k - start, chunk_rows - filled)
+                    for j, values in enumerate(cols):
+                        out[filled:filled + take, j] = values[start:start + take]
+                    filled += take
+                    start += take
+                    if filled == chunk_rows:
+                        yield out
+                        out = np.empty((chunk_rows, len(names)), dtype=np.float64)
+                        filled = 0
+            if filled:
+                yield out[:filled]
         except pa.ArrowException as exc:
             raise self._fail(columns, " ".join(str(exc).split())[:200]) from None
 

@@ -73,7 +73,8 @@ class TableReader:
     def read_all(self, columns: Sequence[int], dtype=np.float64,
                  chunk_rows: int = 1 << 16) -> np.ndarray:
         """The given columns of every row as one C-contiguous (m, k) array."""
-        blocks = [np.asarray(block, dtype=dtype) for block in self.chunks(chunk_rows, columns)]
+        # A copy of each block: a reader may reuse its buffer for the next one.
+        blocks = [np.array(block, dtype=dtype) for block in self.chunks(chunk_rows, columns)]
         if not blocks:
             return np.empty((0, len(columns)), dtype=dtype)
         return np.ascontiguousarray(np.concatenate(blocks, axis=0))
