@@ -21,7 +21,6 @@ import signal
 import sys
 import time
 import traceback
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -35,56 +34,28 @@ class CLIError(Exception):
     """A problem the user can fix, reported as one line without a traceback."""
 
 
-def _version() -> str:
-    try:
-        from fastlogit._version import __version__
-    except ImportError:
-        from fastlogit import __version__
-    return __version__
-
-
 # ---------------------------------------------------------------------------
 # Argument types
 # ---------------------------------------------------------------------------
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer; got {value}")
-    return value
+def _number_type(convert, valid, expected: str):
+    """An argparse type: ``convert(text)``, then ``valid(value)``, else a usage
+    error saying what was expected."""
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}; got {text!r}") from None
+        if not valid(value):  # comparisons are False for NaN: rejected too
+            raise argparse.ArgumentTypeError(f"expected {expected}; got {text}")
+        return value
+    return parse
 
 
-def _threads(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer; got {text!r}") from None
-    if value == 0:
-        raise argparse.ArgumentTypeError("expected a positive thread count, or -1 for all cores; got 0")
-    return value
-
-
-def _probability(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1]; got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1]; got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number; got {text!r}") from None
-    if not value > 0:  # also rejects NaN
-        raise argparse.ArgumentTypeError(f"expected a positive number (or inf); got {text}")
-    return value
+_positive_int = _number_type(int, lambda v: v >= 1, "a positive integer")
+_threads = _number_type(int, lambda v: v != 0, "a positive thread count, or -1 for all cores")
+_probability = _number_type(float, lambda v: 0.0 <= v <= 1.0, "a number in [0, 1]")
+_positive_float = _number_type(float, lambda v: v > 0, "a positive number (or inf)")
 
 
 # ---------------------------------------------------------------------------
@@ -279,7 +250,9 @@ def build_parser() -> argparse.ArgumentParser:
     # --debug is accepted before or after the command; SUPPRESS keeps the
     # subcommand's default from overwriting a value given before it.
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
-    parser.add_argument("--version", action="version", version=f"fastlogit {_version()}")
+    from fastlogit.model_io import fastlogit_version
+
+    parser.add_argument("--version", action="version", version=f"fastlogit {fastlogit_version()}")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                         help="show the traceback of an error")
@@ -310,18 +283,22 @@ def build_parser() -> argparse.ArgumentParser:
                             "--exclude)")
     train.add_argument("--exclude", nargs="+", metavar="COLUMN", default=None,
                        help="columns not to train on, such as an ID column")
-    train.add_argument("-C", type=_positive_float, default=1.0,
-                       help="inverse L2 strength as in scikit-learn (default 1.0; 'inf' for none)")
-    train.add_argument("--max-iter", type=_positive_int, default=1000)
-    train.add_argument("--tol", type=_positive_float, default=1e-8,
+    train.add_argument("-C", type=_positive_float, default=1.0, metavar="C",
+                       help="regularisation as in scikit-learn: smaller C, smaller weights "
+                            "(default 1.0; 'inf' for none)")
+    train.add_argument("--max-iter", type=_positive_int, default=1000, metavar="N",
+                       help="most optimiser iterations (default 1000)")
+    train.add_argument("--tol", type=_positive_float, default=1e-8, metavar="TOL",
                        help="stop when the largest gradient component is below this (default 1e-8)")
-    train.add_argument("--threads", type=_threads, default=None, help="threads (default: all cores)")
+    train.add_argument("--threads", type=_threads, default=None, metavar="N",
+                       help="threads (default: all cores)")
     train.add_argument("--on-invalid", choices=("error", "skip"), default="error",
                        help="a row with NaN/inf: stop with its row number (default) or leave it out")
     train.add_argument("--scheduler", metavar="ADDRESS", default=None,
                        help="train on Dask: 'local:N' (N local worker processes) or a dask "
                             "scheduler address; DATA is then a folder of .parquet or .npy parts")
-    train.add_argument("-o", "--output", required=True, metavar="MODEL.json")
+    train.add_argument("-o", "--output", required=True, metavar="MODEL.json",
+                       help="where to write the model (JSON, written atomically)")
     train.set_defaults(func=cmd_train)
 
     score = sub.add_parser("score", parents=[common],
@@ -358,8 +335,9 @@ def build_parser() -> argparse.ArgumentParser:
                              description="Read a binary logistic-regression model exported to "
                                          "ONNX (by skl2onnx, say) and write it as a fastlogit "
                                          "model file.")
-    convert.add_argument("model", metavar="MODEL.onnx")
-    convert.add_argument("-o", "--output", required=True, metavar="MODEL.json")
+    convert.add_argument("model", metavar="MODEL.onnx", help="the model exported to ONNX")
+    convert.add_argument("-o", "--output", required=True, metavar="MODEL.json",
+                         help="where to write the fastlogit model file")
     convert.set_defaults(func=cmd_convert)
 
     # No `common` parent: fastlogit._bench defines its own options (its peers

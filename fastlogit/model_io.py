@@ -32,7 +32,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "Model", "ModelFileError", "load_model", "save_model"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "Model", "ModelFileError", "fastlogit_version", "load_model",
+           "save_model"]
 
 FORMAT = "fastlogit-model"
 FORMAT_VERSION = 1
@@ -147,7 +148,7 @@ def save_model(model: Model, path: str | os.PathLike) -> None:
     path = Path(path)
     document = model.to_dict()
     # Which fastlogit wrote the file: the first thing to ask about a model.
-    document["training"].setdefault("fastlogit_version", _version())
+    document["training"].setdefault("fastlogit_version", fastlogit_version())
     # Metadata may hold NumPy scalars or an unknown (non-finite) metric; the
     # model itself is validated as it is, so a NaN weight is refused below.
     document["training"] = _jsonable(document["training"])
@@ -159,7 +160,8 @@ def save_model(model: Model, path: str | os.PathLike) -> None:
             fh.write(text)
 
 
-def _version() -> str:
+def fastlogit_version() -> str:
+    """The version of this fastlogit (recorded in every model file it writes)."""
     try:
         from fastlogit._version import __version__
     except ImportError:
