@@ -599,8 +599,11 @@ def test_convert_and_score_an_onnx_model(tmp_path):
     np.testing.assert_array_equal(load_model(tmp_path / "m.json").W, want.W)
     np.save(tmp_path / "X.npy", X)
     assert_ok(run("score", "X.npy", "--model", "m.onnx", "-o", "p.npy", cwd=tmp_path))
+    # Scored in the model's precision (ONNX models are float32).
+    dtype = np.dtype(want.dtype)
     np.testing.assert_array_equal(np.load(tmp_path / "p.npy"),
-                                  fastlogit.forward_pass(X, want.W, want.b)[0])
+                                  fastlogit.forward_pass(X.astype(dtype), want.W.astype(dtype),
+                                                         want.b)[0])
 
 
 # ---------------------------------------------------------------------------
