@@ -265,7 +265,7 @@ def check_probabilities(A: np.ndarray, name: str = "A") -> np.ndarray:
         outside = (A < 0) | (A > 1)
     if outside.any():
         bad = A[outside]
-        raise ValueError(f"{name} must hold probabilities in [0, 1]; found {bad.size} value(s) "
+        raise ValueError(f"{name} must hold probabilities in [0, 1]; got {bad.size} value(s) "
                          f"outside, e.g. {float(bad[0])!r}. For scores z = X @ W + b (logits) "
                          f"use cost_from_logits(Z, Y), which is also exact where A rounds to 0 or 1")
     return A
