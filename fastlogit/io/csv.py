@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from fastlogit.io.files import InputError, suffix_of
-from fastlogit.io.table import TableReader, default_names
+from fastlogit.io.table import TableReader, arrow_to_numpy, default_names
 
 __all__ = ["CsvReader", "have_pyarrow_csv"]
 
@@ -194,11 +194,8 @@ class CsvReader(TableReader):
             for batch in reader:
                 k, start = batch.num_rows, 0
                 cols = []
-                for name in names:
-                    col = batch.column(name)
-                    if col.null_count:  # an empty field is a missing value
-                        col = col.fill_null(math.nan)
-                    cols.append(col.to_numpy(zero_copy_only=False))
+                for name in names:  # an empty field is a missing value (NaN)
+                    cols.append(arrow_to_numpy(batch.column(name), np.float64))
                 while start < k:
                     take = min(k - start, chunk_rows - filled)
                     for j, values in enumerate(cols):

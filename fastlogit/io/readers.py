@@ -8,7 +8,6 @@ bounded by the block size, not the file size.
 """
 from __future__ import annotations
 
-import math
 import os
 import stat
 from pathlib import Path
@@ -18,7 +17,7 @@ import numpy as np
 from fastlogit.io.csv import CsvReader
 from fastlogit.io.files import InputError, need_pyarrow, suffix_of
 from fastlogit.io.npy import NpyReader, NpzReader
-from fastlogit.io.table import TableReader, check_numeric_dtype
+from fastlogit.io.table import TableReader, arrow_to_numpy, check_numeric_dtype
 
 __all__ = ["READ_SUFFIXES", "ParquetReader", "open_table"]
 
@@ -73,11 +72,8 @@ class ParquetReader(TableReader):
         try:
             for batch in self._file.iter_batches(batch_size=chunk_rows, columns=names):
                 out = np.empty((batch.num_rows, len(names)), dtype=dtype)
-                for j in range(len(names)):
-                    col = batch.column(j)
-                    if col.null_count:  # missing values become NaN: an invalid row
-                        col = col.cast(pa.float64()).fill_null(math.nan)
-                    out[:, j] = col.to_numpy(zero_copy_only=False)
+                for j in range(len(names)):  # a null is NaN: an invalid row
+                    out[:, j] = arrow_to_numpy(batch.column(j), dtype)
                 yield out
         except pa.ArrowException as exc:
             raise InputError(f"{self.label} cannot be read ({exc})") from None

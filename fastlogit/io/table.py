@@ -9,7 +9,7 @@ import numpy as np
 from fastlogit._validation import working_dtype
 from fastlogit.io.files import InputError
 
-__all__ = ["TableReader", "as_block", "check_numeric_dtype", "default_names",
+__all__ = ["TableReader", "arrow_to_numpy", "as_block", "check_numeric_dtype", "default_names",
            "missing_columns_message"]
 
 
@@ -127,6 +127,23 @@ def check_numeric_dtype(dtype, where: str) -> np.dtype:
     except TypeError:
         raise InputError(f"{where} holds {np.dtype(dtype)} values; expected numbers "
                          f"(float, int or bool)") from None
+
+
+def arrow_to_numpy(col, dtype) -> np.ndarray:
+    """A pyarrow array of numbers as a NumPy array of ``dtype`` (float32 or
+    float64); a null is a missing value (NaN).
+
+    Reads the data buffer directly: ``to_numpy`` would import pandas (a
+    second of start-up for every command)."""
+    import pyarrow as pa
+
+    target = pa.float32() if np.dtype(dtype) == np.float32 else pa.float64()
+    if col.type != target:
+        col = col.cast(target)
+    if col.null_count:
+        col = col.fill_null(np.nan)
+    data = np.frombuffer(col.buffers()[1], dtype=dtype)
+    return data[col.offset:col.offset + len(col)]
 
 
 def as_block(block: np.ndarray) -> np.ndarray:
