@@ -98,6 +98,24 @@ def test_csv_errors_name_the_line(tmp_path, csv_engine):
         open_table(tmp_path / "c.csv")
 
 
+def test_csv_blank_lines_before_the_header(tmp_path, csv_engine):
+    (tmp_path / "a.csv").write_text("\n\nx,y\n1,2\n\n3,4\n")
+    reader, blocks = read_all(tmp_path / "a.csv", chunk_rows=5)
+    assert reader.columns == ["x", "y"]
+    np.testing.assert_array_equal(np.concatenate(blocks), [[1, 2], [3, 4]])
+    assert reader.read_labels(1).tolist() == ["2", "4"]
+    assert reader.row_label(1) == "row 2 (line 6)"
+
+
+def test_csv_lines_of_spaces_carry_no_row(tmp_path, csv_engine):
+    # pyarrow refuses such a line; the rows after it are still read (by NumPy).
+    rows = "".join(f"{i},{i + 0.5}\n" for i in range(50))
+    (tmp_path / "a.csv").write_text("x,y\n" + rows + "   \n" + rows)
+    reader, blocks = read_all(tmp_path / "a.csv", chunk_rows=7)
+    want = np.array([[i, i + 0.5] for i in range(50)] * 2)
+    np.testing.assert_array_equal(np.concatenate(blocks), want)
+
+
 def test_csv_labels_are_read_as_text(tmp_path, csv_engine):
     (tmp_path / "a.csv").write_text("x,label\n1, M\n\n2,B\n3,\n")
     with open_table(tmp_path / "a.csv") as reader:

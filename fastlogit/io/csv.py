@@ -72,8 +72,10 @@ class CsvReader(TableReader):
         self.engine = engine
         try:
             with open(path, newline="", encoding=ENCODING) as fh:
-                first = next((fields for fields in csv.reader(fh, delimiter=self.delimiter)
-                              if not _is_blank(fields)), None)
+                lines = csv.reader(fh, delimiter=self.delimiter)
+                first = next((fields for fields in lines if not _is_blank(fields)), None)
+                # Physical lines up to the header (blank lines before it included).
+                header_lines = lines.line_num
         except UnicodeDecodeError:
             raise InputError(f"{label} is not a text (UTF-8) CSV file") from None
         except csv.Error as exc:
@@ -83,6 +85,7 @@ class CsvReader(TableReader):
         try:
             [_parse_number(f) for f in first]
             self.named, self.columns = False, default_names(len(first))
+            self.header_lines = 0
         except ValueError:
             names = [f.strip() for f in first]
             if any(not n for n in names):
@@ -90,6 +93,7 @@ class CsvReader(TableReader):
             if len(set(names)) != len(names):
                 raise InputError(f"{label}: the header line repeats a column name") from None
             self.named, self.columns = True, names
+            self.header_lines = header_lines
 
     # -- the exact (slow) path: line numbers, fields, values ---------------
 
@@ -148,7 +152,7 @@ class CsvReader(TableReader):
             try:
                 table = pc.read_csv(
                     self.path,
-                    read_options=pc.ReadOptions(column_names=self.columns, skip_rows=int(self.named)),
+                    read_options=pc.ReadOptions(column_names=self.columns, skip_rows=self.header_lines),
                     parse_options=pc.ParseOptions(delimiter=self.delimiter),
                     convert_options=pc.ConvertOptions(column_types={name: pa.string()},
                                                       include_columns=[name]))
@@ -179,7 +183,7 @@ class CsvReader(TableReader):
         # pyarrow parses blocks of text in parallel and reads a few ahead:
         # blocks of 1 MB (its default) keep that read-ahead small, and the
         # record batches are copied into blocks of chunk_rows rows here.
-        read = pc.ReadOptions(column_names=self.columns, skip_rows=int(self.named),
+        read = pc.ReadOptions(column_names=self.columns, skip_rows=self.header_lines,
                               block_size=1 << 20, encoding="utf8")
         parse = pc.ParseOptions(delimiter=self.delimiter)
         convert = pc.ConvertOptions(column_types={c: pa.float64() for c in set(names)},
@@ -187,7 +191,7 @@ class CsvReader(TableReader):
                                     null_values=[""], strings_can_be_null=True,
                                     quoted_strings_can_be_null=True)
         out = np.empty((chunk_rows, len(names)), dtype=np.float64)
-        filled = 0
+        filled = yielded = 0
         try:
             reader = pc.open_csv(self.path, read_options=read, parse_options=parse,
                                  convert_options=convert)
@@ -204,14 +208,24 @@ class CsvReader(TableReader):
                     start += take
                     if filled == chunk_rows:
                         yield out
+                        yielded += filled
                         out = np.empty((chunk_rows, len(names)), dtype=np.float64)
                         filled = 0
             if filled:
                 yield out[:filled]
+            return
         except pa.ArrowException as exc:
-            raise self._fail(columns, " ".join(str(exc).split())[:200]) from None
+            detail = " ".join(str(exc).split())[:200]
+        # pyarrow refused the text.  A real problem is named exactly; text that
+        # only pyarrow refuses (a line of spaces, say) is read on by NumPy from
+        # the first row not yet handed out.
+        problem = self.first_problem(columns)
+        if problem is not None:
+            raise problem
+        yield from self._numpy_chunks(chunk_rows, columns, skip=yielded, detail=detail)
 
-    def _numpy_chunks(self, chunk_rows, columns):
+    def _numpy_chunks(self, chunk_rows, columns, skip: int = 0, detail: str = ""):
+        """Blocks parsed by NumPy, the first ``skip`` data rows left out."""
         n_fields = len(self.columns)
         with open(self.path, newline="", encoding=ENCODING) as fh:
             header_left = self.named
@@ -226,6 +240,8 @@ class CsvReader(TableReader):
                 lines = [line for line in lines if line.strip()]
                 if header_left and lines:
                     lines, header_left = lines[1:], False
+                if skip:
+                    lines, skip = lines[skip:], max(skip - len(lines), 0)
                 if not lines:
                     continue
                 try:
@@ -242,7 +258,7 @@ class CsvReader(TableReader):
                     # Empty fields (missing values) or a bad row: field by field.
                     block = self._parse_lines(lines, columns)
                     if block is None:
-                        raise self._fail(columns, str(exc)) from None
+                        raise self._fail(columns, detail or str(exc)) from None
                 yield np.ascontiguousarray(block)
 
     def _parse_lines(self, lines, columns) -> np.ndarray | None:
