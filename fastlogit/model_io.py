@@ -169,10 +169,7 @@ def save_model(model: Model, path: str | os.PathLike) -> None:
 
 def fastlogit_version() -> str:
     """The version of this fastlogit (recorded in every model file it writes)."""
-    try:
-        from fastlogit._version import __version__
-    except ImportError:
-        from fastlogit import __version__
+    from fastlogit._version import __version__
     return __version__
 
 
