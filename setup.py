@@ -78,7 +78,8 @@ extensions = [
         ["fastlogit/_kernels.pyx"],
         include_dirs=["fastlogit/src", numpy.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_25_API_VERSION")],
-        depends=["fastlogit/src/fl_math.h", "fastlogit/_openmp.pxd"],
+        depends=["fastlogit/src/fl_math.h", "fastlogit/src/fl_rows.h", "fastlogit/src/fl_pool.h",
+                 "fastlogit/_openmp.pxd"],
     )
 ]
 
