@@ -762,8 +762,9 @@ def build_info():
     """How this extension was compiled."""
     return {
         "openmp": bool(FL_OPENMP),
-        "threads": "fastlogit pool (fl_pool.h); OpenMP only for the default count"
-                   if FL_OPENMP else "fastlogit pool (fl_pool.h)",
+        "threads": "fastlogit's own pool (the calling thread works too); OpenMP gives "
+                   "the default count" if FL_OPENMP else
+                   "fastlogit's own pool (the calling thread works too); no OpenMP",
         "compile_args": FL_BUILD_CFLAGS.decode(),
         "cython_version": FL_BUILD_CYTHON.decode(),
         "numpy_build_version": FL_BUILD_NUMPY.decode(),
