@@ -98,7 +98,7 @@ cdef extern from "fl_pool.h" nogil:
     void fl_pool_run(fl_task_fn fn, void *ctx, Py_ssize_t n_tasks, int n_workers)
     int fl_pool_size()
     int fl_pool_forked()
-    long long fl_pool_stragglers()
+    long long fl_pool_backoffs()
     Py_ssize_t FL_POOL_MAX_TASKS
     int FL_POOL_MAX_WORKERS
 
@@ -146,10 +146,11 @@ def pool_threads():
     return fl_pool_size()
 
 
-def pool_stragglers():
-    """Threaded calls so far that waited for a descheduled helper thread (each
-    one makes the next calls run on one thread for a while: see fl_pool.h)."""
-    return fl_pool_stragglers()
+def pool_backoffs():
+    """Threaded calls so far that found the machine busy (a thread preempted,
+    or a wait for a descheduled helper); each makes the next calls run on the
+    calling thread alone for a while (see src/fl_pool.h)."""
+    return fl_pool_backoffs()
 
 
 def forked_child():

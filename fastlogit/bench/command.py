@@ -183,7 +183,7 @@ def run(args) -> int:
                                  say=say)
         say("K = busy processes running meanwhile; t(None)/t(1): default thread count against "
             "one thread (above 1 = the default is slower); t(1)/t(2): gain of 2 threads; "
-            "stragglers: calls that waited for a descheduled helper thread.")
+            "backoffs: threaded calls that found the machine busy and sent the next calls to one thread for a while.")
         if args.json:
             write_json({"machine": info, "loaded": rows}, args.json)
         return 0

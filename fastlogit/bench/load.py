@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import signal
 import time
 
 
@@ -30,6 +31,11 @@ QUICK_LOADED_CASES = tuple((k, (s[0] // 10,) + s[1:]) for k, s in LOADED_CASES)
 
 def _spin(deadline: float) -> None:
     """A CPU-bound process that stops by itself at ``deadline`` (monotonic)."""
+    # Plain signal handling in the child: terminate() ends it quietly (a
+    # parent's handler may turn SIGTERM into an exception), and Ctrl-C in the
+    # terminal goes to the parent, whose clean-up stops it.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     x = 0
     while time.monotonic() < deadline:
         x += 1
@@ -88,28 +94,28 @@ def scaling_rows(cases, loads, repeat: int, max_seconds: float, say=print) -> li
         with busy_processes(k, max_seconds * len(problems) * 4 + 30):
             for problem in problems:
                 calls = {t: public_call(problem, t) for t in (1, 2, None)}
-                before = _kernels.pool_stragglers()
+                before = _kernels.pool_backoffs()
                 timed = time_interleaved(calls, repeat, max_seconds)
                 row = {"kernel": problem.kernel, "shape": "x".join(map(str, problem.shape)),
                        "busy_processes": k, "t1_s": timed[1][0], "t2_s": timed[2][0],
                        "tdefault_s": timed[None][0],
                        "default_over_1": timed[None][0] / timed[1][0],
                        "gain_2_threads": timed[1][0] / timed[2][0],
-                       "stragglers": _kernels.pool_stragglers() - before}
+                       "backoffs": _kernels.pool_backoffs() - before}
                 rows.append(row)
                 say(format_row(row))
     return rows
 
 
 LOADED_HEADER = (f"{'kernel':<20}{'shape':>12}{'K':>3}{'t(1)':>11}{'t(None)/t(1)':>14}"
-                 f"{'t(1)/t(2)':>11}{'stragglers':>11}")
+                 f"{'t(1)/t(2)':>11}{'backoffs':>10}")
 
 
 def format_row(row: dict) -> str:
     from fastlogit.bench.report import fmt_time
     return (f"{row['kernel']:<20}{row['shape']:>12}{row['busy_processes']:>3}"
             f"{fmt_time(row['t1_s']):>11}{row['default_over_1']:>13.2f}x"
-            f"{row['gain_2_threads']:>10.2f}x{row['stragglers']:>11}")
+            f"{row['gain_2_threads']:>10.2f}x{row['backoffs']:>10}")
 
 
 def estimate_seconds(cases, loads, repeat: int) -> float:

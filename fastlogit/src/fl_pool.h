@@ -46,6 +46,9 @@
 #include <sched.h>
 #include <time.h>
 #if defined(__linux__)
+#include <sys/resource.h>
+#endif
+#if defined(__linux__)
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -77,16 +80,20 @@ typedef void (*fl_task_fn)(void *ctx, ptrdiff_t task, int worker);
 #define FL_JOINED_OF(s) ((int)(((s) >> FL_TASK_BITS) & FL_JOINED_MASK))
 #define FL_GEN_OF(s) ((uint32_t)((s) >> FL_GEN_SHIFT))
 
-/* Straggler back-off.  The caller must wait for every task a helper has
- * started (the task reads the caller's arrays, which may be freed as soon as
- * the call returns), so a helper that the OS deschedules in the middle of a
- * task -- routine when other processes keep the cores busy -- stalls the call
- * for a scheduler time slice (milliseconds).  When a job waited that long
- * (more than FL_STRAGGLER_MIN_NS and more than a third of the caller's own
- * working time), the next calls run serially for a back-off period that
- * doubles at each new straggler (FL_BACKOFF_MIN_NS .. FL_BACKOFF_MAX_NS) and
- * shrinks after each clean parallel job: on a loaded machine the pool probes
- * for free cores about once a second and otherwise runs at one-thread speed. */
+/* Back-off on a busy machine.  The caller must wait for every task a helper
+ * has started (the task reads the caller's arrays, which may be freed as soon
+ * as the call returns), so a helper that the OS deschedules in the middle of
+ * a task -- routine when other processes keep the cores busy -- stalls the
+ * call for a scheduler time slice (milliseconds); and waking a helper on a
+ * full machine makes the scheduler preempt someone, often the caller.  So a
+ * job counts as contended when the caller or a helper was preempted during it
+ * (involuntary context switches, Linux) or the caller waited for a straggler
+ * longer than FL_STRAGGLER_MIN_NS and a third of its own working time.  After
+ * a contended job the next calls run serially for a back-off period that
+ * doubles at each new contended job (FL_BACKOFF_MIN_NS .. FL_BACKOFF_MAX_NS)
+ * and shrinks after each clean parallel job: on a loaded machine the pool
+ * probes for free cores about once a second and otherwise runs at one-thread
+ * speed; on an idle one it stays parallel. */
 #ifndef FL_STRAGGLER_MIN_NS
 #define FL_STRAGGLER_MIN_NS 200000
 #endif
@@ -98,6 +105,17 @@ static int64_t fl_now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Involuntary context switches of the calling thread so far (0 where unknown). */
+static long fl_preemptions(void)
+{
+#if defined(__linux__) && defined(RUSAGE_THREAD)
+    struct rusage ru;
+    if (getrusage(RUSAGE_THREAD, &ru) == 0)
+        return ru.ru_nivcsw;
+#endif
+    return 0;
 }
 
 /* Pause iterations a helper spins for new work before sleeping, and the
@@ -120,9 +138,10 @@ typedef struct {
     _Atomic int n_sleeping;
     _Alignas(64) _Atomic int busy;            /* a caller owns the pool */
     int n_helpers;                            /* started (written by the owner only) */
-    int64_t serial_until_ns;                  /* back-off after a straggler (owner only) */
+    _Atomic int preempted;                    /* a helper was preempted in a job */
+    int64_t serial_until_ns;                  /* back-off after contention (owner only) */
     int64_t backoff_ns;
-    long long n_stragglers;                   /* jobs that waited on a straggler */
+    long long n_backoffs;                     /* jobs that saw contention */
     int forked;                               /* set in a fork child: the helpers are gone */
 } fl_pool_t;
 
@@ -196,10 +215,13 @@ static int fl_pool_try_join(void)
         if (atomic_compare_exchange_weak(&p->state, &s, claimed)) {
             ptrdiff_t task = FL_TASK_OF(s);
             int worker = joined + 1;
+            long preempted = fl_preemptions();
             fn(ctx, task, worker);
             if (atomic_fetch_add(&p->done, 1) + 1 == n_tasks && atomic_load(&p->caller_sleeping))
                 fl_futex_wake(&p->done, 1);
             fl_pool_work(gen, fn, ctx, n_tasks, worker);
+            if (fl_preemptions() != preempted)
+                atomic_store(&p->preempted, 1);
             return 1;
         }
         /* s now holds the current word: look again */
@@ -245,6 +267,7 @@ static void fl_pool_atfork_child(void)
     atomic_store(&p->wake_seq, 0);
     atomic_store(&p->n_sleeping, 0);
     atomic_store(&p->busy, 0);
+    atomic_store(&p->preempted, 0);
     p->n_helpers = 0;
     p->forked = 1;
 }
@@ -306,13 +329,14 @@ static void fl_pool_run(fl_task_fn fn, void *ctx, ptrdiff_t n_tasks, int n_worke
         return;
     }
     int64_t start = fl_now_ns();
-    if (start < p->serial_until_ns) {              /* backing off after a straggler */
+    if (start < p->serial_until_ns) {              /* backing off after contention */
         atomic_store(&p->busy, 0);
         fl_pool_serial(fn, ctx, n_tasks);
         return;
     }
     pthread_once(&fl_pool_once, fl_pool_init_once);
     fl_pool_grow(n_workers - 1);
+    long preempted = fl_preemptions();
 
     /* Publish: the job's fields first, then a new generation with no task
      * claimed and no helper joined. */
@@ -343,8 +367,12 @@ static void fl_pool_run(fl_task_fn fn, void *ctx, ptrdiff_t n_tasks, int n_worke
         atomic_store(&p->caller_sleeping, 0);
     }
     int64_t waited = fl_now_ns() - worked;
-    if (waited > FL_STRAGGLER_MIN_NS && 3 * waited > worked - start) {
-        p->n_stragglers++;
+    /* A helper's flag may come from the previous job (it sets it after the
+     * caller returned): still a sign of a busy machine. */
+    int helper_preempted = atomic_exchange(&p->preempted, 0);
+    if ((waited > FL_STRAGGLER_MIN_NS && 3 * waited > worked - start)
+            || fl_preemptions() != preempted || helper_preempted) {
+        p->n_backoffs++;
         p->backoff_ns = p->backoff_ns < FL_BACKOFF_MIN_NS ? FL_BACKOFF_MIN_NS
                       : p->backoff_ns >= FL_BACKOFF_MAX_NS / 2 ? FL_BACKOFF_MAX_NS : 2 * p->backoff_ns;
         p->serial_until_ns = worked + waited + p->backoff_ns;
@@ -357,8 +385,8 @@ static void fl_pool_run(fl_task_fn fn, void *ctx, ptrdiff_t n_tasks, int n_worke
     atomic_store(&p->busy, 0);
 }
 
-/* Jobs that waited on a descheduled helper (then backed off). */
-static long long fl_pool_stragglers(void) { return fl_pool.n_stragglers; }
+/* Parallel jobs that saw contention (each one starts a serial back-off). */
+static long long fl_pool_backoffs(void) { return fl_pool.n_backoffs; }
 /* Helpers started so far (for show-config and tests). */
 static int fl_pool_size(void) { return fl_pool.n_helpers; }
 /* 1 in a process forked after this module was loaded. */
