@@ -268,6 +268,8 @@ static void fl_pool_atfork_child(void)
     atomic_store(&p->n_sleeping, 0);
     atomic_store(&p->busy, 0);
     atomic_store(&p->preempted, 0);
+    p->serial_until_ns = 0;                  /* the child tries its own helpers at once */
+    p->backoff_ns = 0;
     p->n_helpers = 0;
     p->forked = 1;
 }
