@@ -99,6 +99,7 @@ cdef extern from "fl_pool.h" nogil:
     int fl_pool_size()
     int fl_pool_forked()
     long long fl_pool_backoffs()
+    int fl_pool_set_backoff(int on)
     Py_ssize_t FL_POOL_MAX_TASKS
     int FL_POOL_MAX_WORKERS
 
@@ -151,6 +152,13 @@ def pool_backoffs():
     or a wait for a descheduled helper); each makes the next calls run on the
     calling thread alone for a while (see src/fl_pool.h)."""
     return fl_pool_backoffs()
+
+
+def set_pool_backoff(bint on):
+    """Turn the busy-machine back-off on or off (returns the previous setting).
+    Off, every threaded call uses the helper threads whatever the load: for
+    tests that must exercise them, and for measuring what the back-off saves."""
+    return bool(fl_pool_set_backoff(on))
 
 
 def forked_child():

@@ -21,6 +21,16 @@ import fastlogit
 N_PY_THREADS = 8
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _helpers_always_run():
+    """The helper threads run in every threaded call here, even on a busy
+    machine (where fastlogit would otherwise back off to one thread)."""
+    from fastlogit import _kernels as kernels
+    was = kernels.set_pool_backoff(False)
+    yield
+    kernels.set_pool_backoff(was)
+
+
 def _problem(m, n, seed=7, dtype=np.float64):
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(m, n)).astype(dtype)

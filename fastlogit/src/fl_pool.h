@@ -142,6 +142,7 @@ typedef struct {
     int64_t serial_until_ns;                  /* back-off after contention (owner only) */
     int64_t backoff_ns;
     long long n_backoffs;                     /* jobs that saw contention */
+    int backoff_disabled;                     /* tests: always use the helpers */
     int forked;                               /* set in a fork child: the helpers are gone */
 } fl_pool_t;
 
@@ -331,7 +332,7 @@ static void fl_pool_run(fl_task_fn fn, void *ctx, ptrdiff_t n_tasks, int n_worke
         return;
     }
     int64_t start = fl_now_ns();
-    if (start < p->serial_until_ns) {              /* backing off after contention */
+    if (start < p->serial_until_ns && !p->backoff_disabled) {   /* backing off after contention */
         atomic_store(&p->busy, 0);
         fl_pool_serial(fn, ctx, n_tasks);
         return;
@@ -385,6 +386,15 @@ static void fl_pool_run(fl_task_fn fn, void *ctx, ptrdiff_t n_tasks, int n_worke
     atomic_store(&p->fn, NULL);
     atomic_store(&p->ctx, NULL);
     atomic_store(&p->busy, 0);
+}
+
+/* Turn the back-off off (0) or on (1); returns the previous setting.  For
+ * tests that must run the helpers whatever the machine's load. */
+static int fl_pool_set_backoff(int on)
+{
+    int was = !fl_pool.backoff_disabled;
+    fl_pool.backoff_disabled = !on;
+    return was;
 }
 
 /* Parallel jobs that saw contention (each one starts a serial back-off). */
