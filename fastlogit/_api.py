@@ -12,13 +12,17 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from fastlogit import _kernels
+from fastlogit._objective import penalised_objective
 from fastlogit._validation import (
     as_contiguous,
     as_real_array,
     as_row,
     check_labels_found,
+    check_nonneg,
     check_number,
+    check_sample_weight,
     check_scalar,
+    check_threshold,
     check_out,
     check_W,
     check_X,
@@ -190,8 +194,7 @@ def predict(X: ArrayLike, W: ArrayLike, b: float, threshold: float = 0.5, *,
     """
     X, W_vec, b_val, _ = _linear_inputs(X, W, b)
     # A NaN threshold would silently predict 0 everywhere.
-    threshold = check_number(threshold, "threshold", lambda t: not np.isnan(t),
-                             "a real number (not NaN)")
+    threshold = check_threshold(threshold)
     m = X.shape[0]
     labels = np.empty((1, m), dtype=np.int64)
     _kernels.predict(X, W_vec, b_val, threshold, labels.reshape(m),
@@ -295,23 +298,6 @@ def cost_from_logits(Z: ArrayLike, Y: ArrayLike, *, n_threads: int | None = None
 # Gradients
 # ---------------------------------------------------------------------------
 
-def _check_sample_weight(sample_weight, m):
-    if sample_weight is None:
-        return np.empty(0, dtype=np.float64), float(m)
-    sw = as_contiguous(as_row(sample_weight, "sample_weight", m).astype(np.float64, copy=False))
-    bad = ~(np.isfinite(sw) & (sw >= 0))
-    if np.any(bad):
-        raise ValueError(f"sample_weight must be finite and non-negative; got "
-                         f"{int(np.count_nonzero(bad))} value(s) that are not, e.g. {float(sw[bad][0])!r}")
-    # Finite weights near the float64 limit can overflow the sum: that is the
-    # caller's error to report, not a RuntimeWarning/FloatingPointError.
-    with np.errstate(over="ignore"):
-        total = float(np.sum(sw))
-    if not (0 < total < np.inf):
-        raise ValueError(f"sample_weight must have a positive, finite sum; got sum {total!r}")
-    return sw, total
-
-
 def _fused(X, W, b, Y, sample_weight, with_loss, n_threads):
     X, W_vec, b_val, dtype = _linear_inputs(X, W, b)
     m, n = X.shape
@@ -319,7 +305,7 @@ def _fused(X, W, b, Y, sample_weight, with_loss, n_threads):
         raise ValueError(f"X must have at least one row (the cost and its gradients are means "
                          f"over the m examples); got shape {X.shape}")
     Y = as_row(Y, "Y", m)
-    sw, weight_sum = _check_sample_weight(sample_weight, m)
+    sw, weight_sum = check_sample_weight(sample_weight, m)
     loss, dW, db, n_bad = _kernels.cost_and_gradients(
         X, W_vec, b_val, Y, sw, with_loss, resolve_threads(n_threads, X.size))
     check_labels_found(n_bad, Y)
@@ -387,10 +373,8 @@ def cost_and_gradients(X: ArrayLike, W: ArrayLike, b: float, Y: ArrayLike, *,
     >>> round(J, 6), dW.ravel(), db
     (0.693147, array([-0.25,  0.25]), 0.0)
     """
-    l2 = check_number(l2, "l2", lambda v: 0.0 <= v < np.inf, "a finite non-negative float")
+    l2 = check_nonneg(l2, "l2")
     J, dW, db, W_vec, dtype = _fused(X, W, b, Y, sample_weight, True, n_threads)
+    J, dW = penalised_objective(J, dW, W_vec, l2)
     with np.errstate(all="ignore"):      # see _fused: IEEE results, no FP traps
-        if l2:
-            J += 0.5 * l2 * float(W_vec @ W_vec)
-            dW += l2 * W_vec
         return float(J), dW.reshape(-1, 1).astype(dtype, copy=False), float(db)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import numbers
 import warnings
 from dataclasses import dataclass, field
 from typing import Callable
@@ -28,8 +27,11 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from fastlogit import _kernels
-from fastlogit._api import _check_sample_weight
-from fastlogit._validation import as_row, check_scalar, check_W, check_X, resolve_threads
+from fastlogit._objective import intercept_start, penalised_objective
+from fastlogit._validation import (
+    check_bool, check_count, check_labels, check_nonneg, check_sample_weight, check_scalar,
+    check_W, check_X, resolve_threads,
+)
 
 __all__ = ["ConvergenceWarning", "FitResult", "fit", "gradient_descent"]
 
@@ -116,31 +118,6 @@ class FitResult:
 # Validation done once per training run
 # ---------------------------------------------------------------------------
 
-def _check_labels(Y, m: int) -> NDArray:
-    Y = as_row(Y, "Y", m)
-    ok = (Y >= 0) & (Y <= 1)
-    if not ok.all():
-        bad = Y[~ok]
-        raise ValueError(f"Y must hold labels in [0, 1] (0/1, or soft labels); found "
-                         f"{bad.size} value(s) outside, e.g. {bad[0]!r}")
-    return Y
-
-
-def _check_nonneg(value, name: str) -> float:
-    value = check_scalar(value, name)
-    if not (value >= 0 and math.isfinite(value)):
-        raise ValueError(f"{name} must be a finite non-negative float; got {value!r}")
-    return value
-
-
-def _check_count(value, name: str, minimum: int) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int; got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}; got {value}")
-    return int(value)
-
-
 class _Objective:
     """J and its gradient at a parameter vector theta = [W, b] (b only if fitted).
 
@@ -154,13 +131,10 @@ class _Objective:
         if m == 0:
             raise ValueError("X has no rows (m = 0); training needs at least one example")
         self.m, self.n = m, n
-        self.Y = _check_labels(Y, m)
-        self.sw, self.weight_sum = _check_sample_weight(sample_weight, m)
-        self.l2 = _check_nonneg(l2, "l2")
-        if not isinstance(fit_intercept, (bool, np.bool_)):
-            raise TypeError(f"fit_intercept must be a bool; got {type(fit_intercept).__name__} "
-                            f"{fit_intercept!r}")
-        self.fit_intercept = bool(fit_intercept)
+        self.Y = check_labels(Y, m)
+        self.sw, self.weight_sum = check_sample_weight(sample_weight, m)
+        self.l2 = check_nonneg(l2, "l2")
+        self.fit_intercept = check_bool(fit_intercept, "fit_intercept")
         self.threads = resolve_threads(n_threads, self.X.size)
         self.n_evals = 0
 
@@ -174,12 +148,9 @@ class _Objective:
             self.X, W, b, self.Y, self.sw, True, self.threads)
         self.n_evals += 1
         scale = 1.0 / self.weight_sum
-        J = loss * scale
+        J, dW = penalised_objective(loss * scale, dW * scale, W, self.l2)
         grad = np.empty(self.n + self.fit_intercept)
-        np.multiply(dW, scale, out=grad[: self.n])
-        if self.l2:
-            J += 0.5 * self.l2 * float(W @ W)
-            grad[: self.n] += self.l2 * W
+        grad[: self.n] = dW
         if self.fit_intercept:
             grad[self.n] = db * scale
         return float(J), grad
@@ -189,12 +160,7 @@ class _Objective:
         for W = 0, so the first steps are spent on W only."""
         theta = np.zeros(self.n + self.fit_intercept)
         if self.fit_intercept:
-            if self.sw.size:
-                p = float(self.sw @ self.Y) / self.weight_sum
-            else:
-                p = float(np.mean(self.Y))
-            if 0.0 < p < 1.0:
-                theta[self.n] = math.log(p) - math.log1p(-p)
+            theta[self.n] = intercept_start(self.Y, self.sw, self.weight_sum)
         return theta
 
     def check_finite(self, J: float, grad: NDArray) -> None:
@@ -259,7 +225,7 @@ def gradient_descent(X: ArrayLike, Y: ArrayLike, W: ArrayLike | None = None, b: 
     learning_rate = check_scalar(learning_rate, "learning_rate")
     if not (learning_rate > 0 and math.isfinite(learning_rate)):
         raise ValueError(f"learning_rate must be a finite positive float; got {learning_rate!r}")
-    num_iterations = _check_count(num_iterations, "num_iterations", 0)
+    num_iterations = check_count(num_iterations, "num_iterations", 0)
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable or None; got {type(callback).__name__}")
     objective = _Objective(X, Y, sample_weight, l2, True, None)
@@ -524,8 +490,8 @@ def fit(X: ArrayLike, Y: ArrayLike, *, l2: float = 0.0, sample_weight: ArrayLike
     >>> res.converged, res.W.shape
     (True, (1, 1))
     """
-    tol = _check_nonneg(tol, "tol")
-    max_iter = _check_count(max_iter, "max_iter", 1)
+    tol = check_nonneg(tol, "tol")
+    max_iter = check_count(max_iter, "max_iter", 1)
     if solver not in ("auto", "lbfgs", "newton"):
         raise ValueError(f"solver must be 'auto', 'lbfgs' or 'newton'; got {solver!r}")
     objective = _Objective(X, Y, sample_weight, l2, fit_intercept, n_threads)

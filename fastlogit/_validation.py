@@ -7,6 +7,7 @@ received and what was expected.
 """
 from __future__ import annotations
 
+import math
 import numbers
 import os
 
@@ -51,22 +52,31 @@ def as_real_array(value, name: str) -> np.ndarray:
     except Exception as exc:  # objects whose __array__ fails, and the like
         raise TypeError(f"{name} must be array-like of real numbers; got {_describe(value)} "
                         f"({type(exc).__name__}: {exc})") from None
-    kind = arr.dtype.kind
-    if kind == "f":
-        if arr.dtype.itemsize > 8:
-            raise TypeError(f"{name} must be float32 or float64 (or int, bool, float16); "
-                            f"got dtype {arr.dtype}")
-        target = np.float32 if arr.dtype.itemsize <= 4 else np.float64
-    elif kind in "biu":
-        target = np.float64
-    else:
-        source = "" if isinstance(value, np.ndarray) else f" (from {_describe(value)})"
-        raise TypeError(
-            f"{name} must hold real numbers (float32, float64, int or bool); "
-            f"got dtype {arr.dtype}{source}"
-        )
+    source = "" if isinstance(value, np.ndarray) else f" (from {_describe(value)})"
+    target = working_dtype(arr.dtype, name, source)
     # astype(copy=False) also brings big-endian data to native byte order.
-    return arr.astype(np.dtype(target).newbyteorder("="), copy=False)
+    return arr.astype(target, copy=False)
+
+
+def working_dtype(dtype, name: str, source: str = "") -> np.dtype:
+    """The native float dtype the kernels compute data of ``dtype`` in.
+
+    float32 stays float32 and float16 becomes float32 (as NumPy would keep a
+    small float); float64, integers and booleans become float64.  Anything
+    else is a TypeError naming ``name``.  This is the one rule for in-memory
+    arrays, file columns and Dask blocks alike.
+    """
+    dtype = np.dtype(dtype)
+    kind = dtype.kind
+    if kind == "f":
+        if dtype.itemsize > 8:
+            raise TypeError(f"{name} must be float32 or float64 (or int, bool, float16); "
+                            f"got dtype {dtype}{source}")
+        return np.dtype(np.float32 if dtype.itemsize <= 4 else np.float64)
+    if kind in "biu":
+        return np.dtype(np.float64)
+    raise TypeError(f"{name} must hold real numbers (float32, float64, int or bool); "
+                    f"got dtype {dtype}{source}")
 
 
 def as_contiguous(arr: np.ndarray) -> np.ndarray:
@@ -151,6 +161,80 @@ def as_row(value, name: str, m: int | None = None, rows_of: str = "X") -> np.nda
             f"got shape {shape}"
         )
     return as_contiguous(arr)
+
+
+def check_bool(value, name: str) -> bool:
+    """A real bool (Python or NumPy): the string "False" is truthy, so it is
+    rejected rather than silently read as True."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool (True or False); got {_describe(value)}")
+    return bool(value)
+
+
+def check_nonneg(value, name: str) -> float:
+    """A finite, non-negative real scalar as a Python float."""
+    return check_number(value, name, lambda v: 0.0 <= v < np.inf, "a finite non-negative float")
+
+
+def check_count(value, name: str, minimum: int = 1) -> int:
+    """An integer (not a bool, not a float) of at least ``minimum``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int; got {_describe(value)}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}; got {int(value)}")
+    return int(value)
+
+
+def check_threshold(value, name: str = "threshold") -> float:
+    """A probability threshold: any real number but NaN (a NaN threshold
+    would label every row 0, silently).  Values outside [0, 1] are allowed:
+    they label every row 0 (above 1) or 1 (below 0), as NumPy's >= would."""
+    return check_number(value, name, lambda t: not math.isnan(t), "a real number (not NaN)")
+
+
+def check_sample_weight(sample_weight, m: int, rows_of: str = "X") -> tuple[np.ndarray, float]:
+    """(weights as a contiguous float64 vector, their sum); ``None`` gives an
+    empty vector (the kernels' "unit weights") and the sum m.
+
+    Weights must be finite and non-negative with a positive, finite sum.
+    """
+    if sample_weight is None:
+        return np.empty(0, dtype=np.float64), float(m)
+    sw = as_contiguous(as_row(sample_weight, "sample_weight", m, rows_of).astype(np.float64, copy=False))
+    bad = ~(np.isfinite(sw) & (sw >= 0))
+    if np.any(bad):
+        raise ValueError(f"sample_weight must be finite and non-negative; got "
+                         f"{int(np.count_nonzero(bad))} value(s) that are not, e.g. {float(sw[bad][0])!r}")
+    # Finite weights near the float64 limit can overflow the sum: that is the
+    # caller's error to report, not a RuntimeWarning/FloatingPointError.
+    with np.errstate(over="ignore"):
+        total = float(np.sum(sw))
+    if not (0 < total < np.inf):
+        raise ValueError(f"sample_weight must have a positive, finite sum; got sum {total!r}")
+    return sw, total
+
+
+def check_labels(Y, m: int, name: str = "Y", rows_of: str = "X") -> np.ndarray:
+    """Labels as a contiguous 1-D array of length m, every value in [0, 1]
+    (0/1 or soft labels); NaN is rejected."""
+    Y = as_row(Y, name, m, rows_of)
+    ok = (Y >= 0) & (Y <= 1)
+    if not ok.all():
+        bad = Y[~ok]
+        raise ValueError(f"{name} must hold labels in [0, 1] (0/1, or soft labels); found "
+                         f"{bad.size} value(s) outside (NaN included), e.g. {float(bad[0])!r}")
+    return Y
+
+
+def check_binary_labels(y, name: str = "y") -> np.ndarray:
+    """Hard labels: a 1-D array whose values are all exactly 0 or 1."""
+    y = as_real_array(y, name).reshape(-1)
+    ok = (y == 0) | (y == 1)
+    if not ok.all():
+        bad = y[~ok]
+        raise ValueError(f"{name} must hold the labels 0 and 1 only; found {bad.size} other "
+                         f"value(s), e.g. {float(bad[0])!r}")
+    return y
 
 
 def check_labels_found(n_bad: int, Y: np.ndarray, name: str = "Y") -> None:

@@ -23,6 +23,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from fastlogit._objective import l2_from_C
+
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
@@ -426,7 +428,7 @@ def cmd_train(args) -> int:
     if fit is None:
         raise CLIError("this fastlogit has no fastlogit.fit (the trainer); upgrade fastlogit")
     m = X.shape[0]
-    l2 = 0.0 if math.isinf(args.C) else 1.0 / (args.C * m)
+    l2 = l2_from_C(args.C, m)
     with warnings.catch_warnings():
         # Not converging is reported in the summary and the model file instead.
         warnings.simplefilter("ignore")

@@ -56,14 +56,18 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from fastlogit import _kernels
+from fastlogit._objective import l2_from_C, penalised_objective
 from fastlogit._validation import (
     as_real_array,
     as_row,
+    check_count,
     check_labels_found,
+    check_nonneg,
     check_scalar,
     check_W,
     check_X,
     resolve_threads,
+    working_dtype,
     result_dtype,
 )
 
@@ -134,16 +138,6 @@ def _describe(value) -> str:
     return f"{type(value).__name__} {value!r}"[:120]
 
 
-def _working_dtype(dtype, name: str) -> np.dtype:
-    """The dtype the kernels compute a block of ``dtype`` in (as _validation)."""
-    dtype = np.dtype(dtype)
-    if dtype.kind == "f" and dtype.itemsize <= 8:
-        return np.dtype(np.float32) if dtype.itemsize <= 4 else np.dtype(np.float64)
-    if dtype.kind in "biu":
-        return np.dtype(np.float64)
-    raise TypeError(f"{name} must hold real numbers (float32, float64, int or bool); got dtype {dtype}")
-
-
 def _rows_chunked(X, name: str = "X"):
     """X as a 2-D dask array with one chunk along columns (rechunked with a warning)."""
     _dask_array_module()
@@ -153,7 +147,7 @@ def _rows_chunked(X, name: str = "X"):
     if X.ndim != 2:
         raise ValueError(f"{name} must be a 2-D dask array of shape (m, n), one example per row; "
                          f"got shape {X.shape}")
-    _working_dtype(X.dtype, name)
+    working_dtype(X.dtype, name)
     if len(X.chunks[1]) > 1:
         warnings.warn(
             f"{name} is chunked along columns ({len(X.chunks[1])} column chunks); rechunking it "
@@ -185,7 +179,7 @@ def _aligned_rows(value, X, name: str):
             arr = arr.reshape(arr.shape[1])
         if arr.ndim != 1 or arr.shape[0] != m:
             raise ValueError(f"{name} must have shape (1, {m}) or ({m},); got shape {value.shape}")
-        _working_dtype(arr.dtype, name)
+        working_dtype(arr.dtype, name)
         if arr.chunks[0] != X.chunks[0]:
             arr = arr.rechunk((X.chunks[0],))
         return arr
@@ -234,7 +228,7 @@ def sigmoid(z: "dask.array.Array", *, n_threads: int | None = None) -> "dask.arr
     if not _is_dask_array(z):
         raise TypeError(f"z must be a dask.array.Array (fastlogit.sigmoid takes in-memory arrays); "
                         f"got {_describe(z)}")
-    dtype = _working_dtype(z.dtype, "z")
+    dtype = working_dtype(z.dtype, "z")
     return z.map_blocks(_sigmoid_block, n_threads, dtype=dtype,
                         meta=np.empty((0,) * z.ndim, dtype=dtype),
                         name="fastlogit-sigmoid-" + _tokenize(z, n_threads))
@@ -296,7 +290,7 @@ def forward_pass(X: "dask.array.Array", W: ArrayLike, b: float, *,
     X = _rows_chunked(X)
     W_arr, _ = _check_W_for(W, X.shape[1])
     b = check_scalar(b, "b")
-    dtype = result_dtype(_working_dtype(X.dtype, "X"), W_arr.dtype)
+    dtype = result_dtype(working_dtype(X.dtype, "X"), W_arr.dtype)
     return _row_map(_forward_block, X, dtype, "forward_pass", W_arr, b, n_threads)
 
 
@@ -368,8 +362,8 @@ def score_dataframe(df: "dask.dataframe.DataFrame", W: ArrayLike, b: float,
     W_arr, _ = _check_W_for(W, len(columns))
     b = check_scalar(b, "b")
     for c in columns:
-        _working_dtype(df.dtypes[c], f"column {c!r}")
-    work = [_working_dtype(df.dtypes[c], c) for c in columns]
+        working_dtype(df.dtypes[c], f"column {c!r}")
+    work = [working_dtype(df.dtypes[c], c) for c in columns]
     x_dtype = np.dtype(np.float32) if all(d == np.float32 for d in work) else np.dtype(np.float64)
     dtype = result_dtype(x_dtype, W_arr.dtype)
     meta = pd.Series(np.empty(0, dtype=dtype), name=name, index=df._meta.index[:0])
@@ -395,7 +389,7 @@ def kernel_row_chunks(m: int, n: int, dtype=np.float64) -> tuple[int, ...]:
     >>> fld.kernel_row_chunks(2000, 3)
     (512, 512, 512, 464)
     """
-    itemsize = _working_dtype(dtype, "dtype").itemsize
+    itemsize = working_dtype(dtype, "dtype").itemsize
     rows = int(_kernels.rows_per_block(int(n), itemsize))
     n_blocks = -(-int(m) // rows)
     n_chunks = min(n_blocks, _KERNEL_MAX_CHUNKS)
@@ -463,9 +457,7 @@ def _finish(partials: NDArray, W_vec: NDArray, l2: float, dtype) -> tuple[float,
     J = float(loss) / float(weight_sum)
     dW = dW_sum / float(weight_sum)
     db = float(db_sum) / float(weight_sum)
-    if l2:
-        J += 0.5 * l2 * float(W_vec @ W_vec)
-        dW += l2 * W_vec
+    J, dW = penalised_objective(J, dW, W_vec, l2)
     return float(J), dW.reshape(-1, 1).astype(dtype, copy=False), float(db)
 
 
@@ -497,14 +489,12 @@ def _prepare_cost_inputs(X, W, b, Y, sample_weight, l2):
     X = _rows_chunked(X)
     W_arr, W_vec = _check_W_for(W, X.shape[1])
     b = check_scalar(b, "b")
-    l2 = float(l2)
-    if not (l2 >= 0.0 and np.isfinite(l2)):
-        raise ValueError(f"l2 must be a finite non-negative float; got {l2!r}")
+    l2 = check_nonneg(l2, "l2")
     if X.shape[0] == 0:
         raise ValueError("X has no rows (m = 0); the cost and its gradients need at least one example")
     Y1 = _aligned_rows(Y, X, "Y")
     sw1 = None if sample_weight is None else _aligned_rows(sample_weight, X, "sample_weight")
-    dtype = result_dtype(_working_dtype(X.dtype, "X"), W_arr.dtype)
+    dtype = result_dtype(working_dtype(X.dtype, "X"), W_arr.dtype)
     return X, W_vec, b, Y1, sw1, l2, dtype
 
 
@@ -595,7 +585,7 @@ def in_memory_cost_and_gradients(X: ArrayLike, W: ArrayLike, b: float, Y: ArrayL
     W_arr = as_real_array(W, "W")
     W_vec, _ = check_W(W, n)
     b = check_scalar(b, "b")
-    l2 = float(l2)
+    l2 = check_nonneg(l2, "l2")
     Y = as_row(Y, "Y", m)
     sw = None if sample_weight is None else as_row(sample_weight, "sample_weight", m)
     bounds = np.concatenate([[0], np.cumsum(np.asarray(row_chunks, dtype=np.int64))])
@@ -652,12 +642,11 @@ def fit(X: "dask.array.Array", Y, *, l2: float = 0.0, sample_weight=None,
     """
     import dask
 
-    from fastlogit._train import (FitResult, _check_count, _check_nonneg, _lbfgs,
-                                  _warn_not_converged)
+    from fastlogit._train import FitResult, _lbfgs, _warn_not_converged
 
-    tol = _check_nonneg(tol, "tol")
-    max_iter = _check_count(max_iter, "max_iter", 1)
-    l2 = _check_nonneg(l2, "l2")
+    tol = check_nonneg(tol, "tol")
+    max_iter = check_count(max_iter, "max_iter", 1)
+    l2 = check_nonneg(l2, "l2")
     split_every = _check_split_every(split_every)
     X = _rows_chunked(X)
     m, n = X.shape
@@ -760,7 +749,7 @@ def fit_classifier(X: "dask.array.Array", y, *, C: float = 1.0, sample_weight=No
     if classes.size != 2:
         raise ValueError(f"y must hold exactly two classes for logistic regression; got "
                          f"{classes.size}: {list(classes[:5])}")
-    l2 = 0.0 if math.isinf(C) else 1.0 / (C * weight_sum)
+    l2 = l2_from_C(C, weight_sum)
     Y = (y == classes[1]).astype(np.float64)
     result = fit(X, Y, l2=l2, sample_weight=sample_weight, fit_intercept=fit_intercept,
                  tol=tol, max_iter=max_iter, n_threads=n_threads)
@@ -1093,7 +1082,7 @@ def fit_parts(input_folder, label: str, *, columns: Sequence[str] | None = None,
         C = check_scalar(C, "C")
         if not C > 0:
             raise ValueError(f"C must be a positive float (inf for no penalty); got {C!r}")
-        fit_kwargs["l2"] = 0.0 if math.isinf(C) else 1.0 / (C * rows)
+        fit_kwargs["l2"] = l2_from_C(C, rows)
     with scheduler_client(scheduler):
         res = fit(parts.X, parts.Y, **fit_kwargs)
     return res, parts.features, rows

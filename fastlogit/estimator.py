@@ -37,6 +37,7 @@ except ImportError:  # pragma: no cover - scikit-learn 1.4 and 1.5
         return estimator._validate_data(X, y, **kwargs)
 
 from fastlogit._api import log_sigmoid, sigmoid
+from fastlogit._objective import l2_from_C
 from fastlogit._train import fit as _fit
 
 __all__ = ["LogisticRegression"]
@@ -192,7 +193,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         else:
             sw, weight_sum = None, float(X.shape[0])
 
-        result = _fit(X, y_index.astype(np.float64), l2=1.0 / (float(self.C) * weight_sum),
+        result = _fit(X, y_index.astype(np.float64), l2=l2_from_C(self.C, weight_sum),
                       sample_weight=sw, fit_intercept=bool(self.fit_intercept),
                       tol=float(self.tol), max_iter=int(self.max_iter),
                       n_threads=self.n_threads, solver=self.solver)
