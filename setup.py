@@ -57,7 +57,8 @@ class BuildExt(build_ext):
             compile_args.append(OPENMP_FLAG)
             link_args.append(OPENMP_FLAG)
         else:
-            sys.stderr.write("fastlogit: compiler does not accept -fopenmp; building serial kernels\n")
+            sys.stderr.write("fastlogit: building without OpenMP: fastlogit's own thread pool still runs; "
+                             "the default thread count comes from OMP_NUM_THREADS or the cores\n")
         compile_args += extra
         link_args += extra
         flags = " ".join(compile_args)

@@ -146,6 +146,7 @@ def test_omp_num_threads_above_the_cap_is_clamped():
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
 
 
+@pytest.mark.skipif(not _kernels.OPENMP, reason="threadpoolctl sees fastlogit only through OpenMP")
 def test_threadpoolctl_limit_above_the_cap_is_clamped():
     pytest.importorskip("threadpoolctl")
     # fastlogit (and so libgomp) is loaded first: threadpoolctl limits the
