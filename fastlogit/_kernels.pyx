@@ -50,6 +50,9 @@ claiming one costs nothing measurable, and many (several per thread) so that
 a descheduled thread delays the call by one task at most.
 """
 import numpy as np
+# prange/threadid: for kernels not yet ported to the pool (see "How to write a
+# kernel on the pool" above); an OpenMP parallel region is not fork-safe.
+from cython.parallel cimport prange, threadid
 from libc.math cimport INFINITY
 
 from fastlogit._openmp cimport FL_OPENMP, omp_get_max_threads
@@ -234,7 +237,7 @@ cdef inline void _scores_block(const data_t *X, Py_ssize_t row_stride, Py_ssize_
             fl_rows_scores_f_f32(X + start, col_stride, n, w, b, stop - start, z)
 
 
-cdef inline void _gradient_block(const data_t *X, Py_ssize_t row_stride, Py_ssize_t col_stride,
+cdef inline void _accumulate_gradient_block(const data_t *X, Py_ssize_t row_stride, Py_ssize_t col_stride,
                                  Py_ssize_t n, Py_ssize_t start, Py_ssize_t stop,
                                  const double *r, double *g) noexcept nogil:
     """g[j] = sum_i r[i - start] * X[i, j] over the block (g is overwritten)."""
@@ -683,7 +686,7 @@ cdef inline void _grad_chunk(GradJob *j, const data_t *X, const label_t *y, Py_s
                 # A zero weight removes the example, even an inf loss.
                 lv[i] = lv[i] * wi if wi != 0.0 else 0.0
                 rv[i] = rv[i] * wi
-        _gradient_block(X, j.rs, j.cs, n, start, start + k, rv, g)
+        _accumulate_gradient_block(X, j.rs, j.cs, n, start, start + k, rv, g)
         if j.with_loss:
             _neumaier_add(&pc[0], &pc[2], _pairwise_sum(lv, k))
         _neumaier_add(&pc[1], &pc[3], _pairwise_sum(rv, k))

@@ -59,6 +59,14 @@
 #define FL_BLK 256
 #endif
 
+/* Former names of a few helpers, for code written against them (the Newton
+   pass); new code uses the names on the right. */
+#define fl__sel fl_select
+#define fl__ratio fl_sigmoid_from_parts
+#define fl__l1pe fl_log1p_exp_neg
+#define fl__loss1 fl_loss_one
+#define fl__xmin_v fl_exp_floor_volatile
+
 /* ---- constants (derivation in docs/numerics.md; coefficients from scripts/gen_fl_math_coeffs.py) ---- */
 #define FL_LOG2E  0x1.71547652b82fep+0
 #define FL_LN2HI  0x1.62e42fee00000p-1 /* 32 significant bits: k*LN2HI exact for |k| < 2^21 */
