@@ -50,9 +50,6 @@ claiming one costs nothing measurable, and many (several per thread) so that
 a descheduled thread delays the call by one task at most.
 """
 import numpy as np
-# prange/threadid: for kernels not yet ported to the pool (see "How to write a
-# kernel on the pool" above); an OpenMP parallel region is not fork-safe.
-from cython.parallel cimport prange, threadid
 from libc.math cimport INFINITY
 
 from fastlogit._openmp cimport FL_OPENMP, omp_get_max_threads
@@ -785,7 +782,8 @@ def build_info():
 
 
 # ---- NEWTON begin ----
-# Cost, gradient and Hessian in one pass over X, for Newton's method.  Self-contained on
+# Cost, gradient and Hessian in one pass over X, for Newton's method (on the pool: one task
+# per chunk, like cost_and_gradients).  Self-contained on
 # purpose: it reuses only the file's helpers (_scores_block, _accumulate_gradient_block,
 # _neumaier_add, _compensated, _pairwise_sum, _widen, _count_bad_labels, _ceil_div,
 # _chunk_start) and its own C loops below.
@@ -913,6 +911,85 @@ def newton_layout(Py_ssize_t m, Py_ssize_t n):
     return ld, rows, max(n_chunks, 1)
 
 
+cdef struct NewtonJob:
+    const void *X
+    const void *y
+    bint x_f32
+    bint y_f32
+    Py_ssize_t rs, cs, m, n, ld, rows, n_blocks, n_chunks
+    const double *w
+    double b
+    const double *sample_weight   # NULL: unit weights
+    double *part                  # (n_chunks, width): [loss, loss_c, db, db_c, bad, -, -, -, dW, dW_c]
+    Py_ssize_t width
+    double *hpart                 # (n_chunks, ld * ld): upper triangles of H
+    double *work                  # per worker: z, y, loss, residual, curvature, g, then P and S
+    Py_ssize_t vec
+    Py_ssize_t scratch
+
+
+cdef inline void _newton_chunk(NewtonJob *j, const data_t *X, const label_t *y, Py_ssize_t c,
+                               double *zv) noexcept nogil:
+    cdef Py_ssize_t rows = j.rows, n = j.n, ld = j.ld
+    cdef double *yv = zv + rows
+    cdef double *lv = yv + rows
+    cdef double *rv = lv + rows
+    cdef double *hv = rv + rows
+    cdef double *g = hv + rows
+    cdef double *P = zv + j.vec
+    cdef double *S = P + rows * ld
+    cdef double *pc = j.part + c * j.width
+    cdef const double *yp
+    cdef double wi
+    cdef Py_ssize_t blk, start, k, i, q
+    for blk in range(_chunk_start(c, j.n_blocks, j.n_chunks),
+                     _chunk_start(c + 1, j.n_blocks, j.n_chunks)):
+        start = blk * rows
+        k = min(rows, j.m - start)
+        _scores_block(X, j.rs, j.cs, n, j.w, j.b, start, start + k, zv)
+        if label_t is double:
+            yp = y + start
+        else:
+            _widen(y + start, yv, k)
+            yp = yv
+        pc[4] += _count_bad_labels(yp, k)
+        fl_logit_loss_residual_curvature(zv, yp, lv, rv, hv, k)
+        if j.sample_weight != NULL:
+            for i in range(k):
+                wi = j.sample_weight[start + i]
+                # A zero weight removes the example, even an inf loss.
+                lv[i] = lv[i] * wi if wi != 0.0 else 0.0
+                rv[i] = rv[i] * wi
+                hv[i] = hv[i] * wi
+        _accumulate_gradient_block(X, j.rs, j.cs, n, start, start + k, rv, g)
+        _neumaier_add(&pc[0], &pc[1], _pairwise_sum(lv, k))
+        _neumaier_add(&pc[2], &pc[3], _pairwise_sum(rv, k))
+        for q in range(n):
+            _neumaier_add(&pc[8 + q], &pc[8 + n + q], g[q])
+        if data_t is double:
+            fln_pack_d(X + start * j.rs if j.cs == 1 else X + start, j.rs, j.cs, n, k, hv,
+                       ld, P, S)
+        else:
+            fln_pack_f(X + start * j.rs if j.cs == 1 else X + start, j.rs, j.cs, n, k, hv,
+                       ld, P, S)
+        fln_syrk_upper(S, P, k, ld, j.hpart + c * ld * ld)
+
+
+cdef void _newton_task(void *ctx, Py_ssize_t c, int worker) noexcept nogil:
+    cdef NewtonJob *j = <NewtonJob *> ctx
+    cdef double *buf = j.work + worker * j.scratch
+    if j.x_f32:
+        if j.y_f32:
+            _newton_chunk(j, <const float *> j.X, <const float *> j.y, c, buf)
+        else:
+            _newton_chunk(j, <const float *> j.X, <const double *> j.y, c, buf)
+    else:
+        if j.y_f32:
+            _newton_chunk(j, <const double *> j.X, <const float *> j.y, c, buf)
+        else:
+            _newton_chunk(j, <const double *> j.X, <const double *> j.y, c, buf)
+
+
 def cost_gradient_hessian(const data_t[:, :] X, const double[::1] W, double b,
                           const label_t[::1] y, const double[::1] sample_weight,
                           int n_threads):
@@ -923,97 +1000,50 @@ def cost_gradient_hessian(const data_t[:, :] X, const double[::1] W, double b,
     intercept last, number of labels outside [0, 1]), float64 and unnormalised.
     ``sample_weight`` empty means unit weights.
     """
+    cdef NewtonJob job
     cdef Py_ssize_t m = X.shape[0], n = X.shape[1]
-    cdef Py_ssize_t rs = X.strides[0] // sizeof(data_t), cs = X.strides[1] // sizeof(data_t)
-    cdef Py_ssize_t ld, rows, n_chunks
-    ld, rows, n_chunks = newton_layout(m, n)
-    cdef Py_ssize_t n_blocks = _ceil_div(m, rows)
-    cdef bint weighted = sample_weight.shape[0] > 0
-    # Per chunk: [loss, loss_c, db, db_c, bad, -, -, -, dW(n), dW_c(n)] (whole cache lines).
-    cdef Py_ssize_t width = _ceil_div(8 + 2 * n, 8) * 8
-    cdef double[:, ::1] part = np.zeros((n_chunks, width), dtype=np.float64)
-    cdef double[:, ::1] hpart = np.zeros((n_chunks, ld * ld), dtype=np.float64)
-    # Scratch per thread: z, y, loss, residual, curvature (rows each), g (n), P and S.
-    cdef Py_ssize_t vec = _ceil_div(5 * rows + n, 8) * 8
-    cdef double[:, ::1] work = np.empty((max(n_threads, 1), vec + 2 * rows * ld),
-                                        dtype=np.float64)
-    cdef const data_t *Xp = &X[0, 0] if m > 0 and n > 0 else NULL
-    cdef const double *Wp = &W[0] if n > 0 else NULL
-    cdef double *zv
-    cdef double *yv
-    cdef double *lv
-    cdef double *rv
-    cdef double *hv
-    cdef double *g
-    cdef double *P
-    cdef double *S
-    cdef double *pc
-    cdef const double *yp
-    cdef double wi
-    cdef Py_ssize_t c, blk, start, k, i, j
-    cdef double loss_sum = 0.0, loss_comp = 0.0, db_sum = 0.0, db_comp = 0.0, bad = 0.0
-    cdef double[::1] dW = np.zeros(n, dtype=np.float64)
-    cdef double[::1] dW_comp = np.zeros(n, dtype=np.float64)
-    cdef double[:, ::1] H = np.zeros((ld, ld), dtype=np.float64)
-
+    cdef Py_ssize_t c, i, q
+    cdef double sums[2]
+    cdef double bad = 0.0
+    job.ld, job.rows, job.n_chunks = newton_layout(m, n)
+    job.n_blocks = _ceil_div(m, job.rows)
+    job.width = _ceil_div(8 + 2 * n, 8) * 8
+    job.vec = _ceil_div(5 * job.rows + n, 8) * 8
+    job.scratch = job.vec + 2 * job.rows * job.ld
+    cdef double[:, ::1] part = np.zeros((job.n_chunks, job.width), dtype=np.float64)
+    cdef double[:, ::1] hpart = np.zeros((job.n_chunks, job.ld * job.ld), dtype=np.float64)
+    cdef double[:, ::1] work = np.empty((max(n_threads, 1), job.scratch), dtype=np.float64)
+    dW = np.zeros(n, dtype=np.float64)
+    cdef double[::1] dW_view = dW
+    cdef double[:, ::1] H = np.zeros((job.ld, job.ld), dtype=np.float64)
+    job.X = &X[0, 0] if m > 0 and n > 0 else NULL
+    job.y = &y[0] if m > 0 else NULL
+    job.x_f32, job.y_f32 = data_t is float, label_t is float
+    job.rs = X.strides[0] // sizeof(data_t)
+    job.cs = X.strides[1] // sizeof(data_t)
+    job.m, job.n = m, n
+    job.w = &W[0] if n > 0 else NULL
+    job.b = b
+    job.sample_weight = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
+    job.part = &part[0, 0]
+    job.hpart = &hpart[0, 0]
+    job.work = &work[0, 0]
     with nogil:
-        for c in prange(n_chunks, num_threads=n_threads, schedule='static'):
-            zv = &work[threadid(), 0]
-            yv = zv + rows
-            lv = yv + rows
-            rv = lv + rows
-            hv = rv + rows
-            g = hv + rows
-            P = zv + vec
-            S = P + rows * ld
-            pc = &part[c, 0]
-            for blk in range(_chunk_start(c, n_blocks, n_chunks),
-                             _chunk_start(c + 1, n_blocks, n_chunks)):
-                start = blk * rows
-                k = min(rows, m - start)
-                _scores_block(Xp, rs, cs, n, Wp, b, start, start + k, zv)
-                if label_t is double:
-                    yp = &y[start]
-                else:
-                    _widen(&y[start], yv, k)
-                    yp = yv
-                pc[4] += _count_bad_labels(yp, k)
-                fl_logit_loss_residual_curvature(zv, yp, lv, rv, hv, k)
-                if weighted:
-                    for i in range(k):
-                        wi = sample_weight[start + i]
-                        # A zero weight removes the example, even an inf loss.
-                        lv[i] = lv[i] * wi if wi != 0.0 else 0.0
-                        rv[i] = rv[i] * wi
-                        hv[i] = hv[i] * wi
-                _accumulate_gradient_block(Xp, rs, cs, n, start, start + k, rv, g)
-                _neumaier_add(&pc[0], &pc[1], _pairwise_sum(lv, k))
-                _neumaier_add(&pc[2], &pc[3], _pairwise_sum(rv, k))
-                for j in range(n):
-                    _neumaier_add(&pc[8 + j], &pc[8 + n + j], g[j])
-                if data_t is double:
-                    fln_pack_d(Xp + start * rs if cs == 1 else Xp + start, rs, cs, n, k, hv,
-                               ld, P, S)
-                else:
-                    fln_pack_f(Xp + start * rs if cs == 1 else Xp + start, rs, cs, n, k, hv,
-                               ld, P, S)
-                fln_syrk_upper(S, P, k, ld, &hpart[c, 0])
+        if m > 0:
+            _run(_newton_task, &job, job.n_chunks, n_threads)
         # Combine the chunk partials in chunk order: same bits for any thread count.
-        for c in range(n_chunks):
-            pc = &part[c, 0]
-            _neumaier_add(&loss_sum, &loss_comp, _compensated(pc[0], pc[1]))
-            _neumaier_add(&db_sum, &db_comp, _compensated(pc[2], pc[3]))
-            bad += pc[4]
-            for j in range(n):
-                _neumaier_add(&dW[j], &dW_comp[j], _compensated(pc[8 + j], pc[8 + n + j]))
+        # Rows of part laid out [loss, loss_c, db, db_c]: pairs (0, 1) and (2, 3).
+        _combine_rows(job.part, job.n_chunks, job.width, 0, 1, True, &sums[0])
+        _combine_rows(job.part, job.n_chunks, job.width, 2, 1, True, &sums[1])
+        if n > 0:
+            _combine_rows(job.part, job.n_chunks, job.width, 8, n, True, &dW_view[0])
+        for c in range(job.n_chunks):
+            bad += part[c, 4]
             for i in range(n + 1):
-                for j in range(i, n + 1):
-                    H[i, j] += hpart[c, i * ld + j]
+                for q in range(i, n + 1):
+                    H[i, q] += hpart[c, i * job.ld + q]
         for i in range(n + 1):
-            for j in range(i):
-                H[i, j] = H[j, i]
-    for j in range(n):
-        dW[j] = _compensated(dW[j], dW_comp[j])
-    return (_compensated(loss_sum, loss_comp), np.asarray(dW), _compensated(db_sum, db_comp),
-            np.array(np.asarray(H)[:n + 1, :n + 1]), int(bad))
+            for q in range(i):
+                H[i, q] = H[q, i]
+    return (sums[0], dW, sums[1], np.array(np.asarray(H)[:n + 1, :n + 1]), int(bad))
 # ---- NEWTON end ----
