@@ -57,7 +57,7 @@ def run_case(problem: Problem, threads: int, peers, repeat: int, max_seconds: fl
     size = "x".join(fmt_count(s) for s in problem.shape)
     rows = []
     for i in impls:
-        med, iqr, n = timed[i.name]
+        med, iqr, n, _mean = timed[i.name]
         rows.append(Row(
             kernel=problem.kernel, size=size, dtype=problem.dtype.name, threads=threads,
             impl=i.name, median_s=med, iqr_s=iqr, repeats=n,

@@ -86,7 +86,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--load", nargs="+", type=_busy, default=None, metavar="K",
                         help="loaded-machine mode: for each K, start K busy processes (stopped "
                              "afterwards, even on Ctrl-C) and report t(default threads) / "
-                             "t(1 thread) per kernel, next to the idle 2-thread gain t(1)/t(2); "
+                             "t(1 thread) per kernel, next to the idle 2-thread gain t(1)/t(2), "
+                             "each thread setting called for about --max-seconds; "
                              "e.g. --load 0 1 2")
     parser.add_argument("--json", nargs="?", const="-", default=None, metavar="FILE",
                         help="write the results as JSON to FILE (or stdout with no FILE)")
@@ -136,7 +137,7 @@ def cases_from_args(args) -> list:
 def estimate_seconds(args, threads: list, peers) -> float:
     """Rough wall time of the run, said before it starts."""
     if args.load is not None:
-        return load.estimate_seconds(_loaded_cases(args), args.load, args.repeat)
+        return load.estimate_seconds(_loaded_cases(args), args.load, args.max_seconds)
     if args.crossover:
         return 3 * 11 * 1.5
     n_impls = 3 + len([p for p in peers if import_peer(p) is not None])
@@ -181,8 +182,9 @@ def run(args) -> int:
         say(load.LOADED_HEADER)
         rows = load.scaling_rows(_loaded_cases(args), args.load, args.repeat, args.max_seconds,
                                  say=say)
-        say("K = busy processes running meanwhile; t(None)/t(1): default thread count against "
-            "one thread (above 1 = the default is slower); t(1)/t(2): gain of 2 threads; "
+        say("K = busy processes running meanwhile; means of interleaved calls; t(None)/t(1): "
+            "default thread count against one thread (above 1 = the default is slower); "
+            "t(1)/t(2): gain of 2 threads; "
             "backoffs: threaded calls that found the machine busy and sent the next calls to one thread for a while.")
         if args.json:
             write_json({"machine": info, "loaded": rows}, args.json)

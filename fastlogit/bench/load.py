@@ -15,7 +15,7 @@ import signal
 import time
 
 
-from fastlogit.bench.problems import ELEMENTWISE, make_problem
+from fastlogit.bench.problems import make_problem
 from fastlogit.bench.timing import time_interleaved
 
 # Cases of the loaded table: short calls (a millisecond or less), where one
@@ -85,7 +85,7 @@ def public_call(problem, n_threads):
 
 
 def scaling_rows(cases, loads, repeat: int, max_seconds: float, say=print) -> list:
-    """For each K in ``loads`` (0 = idle) and each case: median t(None)/t(1),
+    """For each K in ``loads`` (0 = idle) and each case: mean t(None)/t(1),
     and t(1)/t(2) (the 2-thread gain), all timed interleaved in one run."""
     from fastlogit import _kernels
     rows = []
@@ -95,12 +95,19 @@ def scaling_rows(cases, loads, repeat: int, max_seconds: float, say=print) -> li
             for problem in problems:
                 calls = {t: public_call(problem, t) for t in (1, 2, None)}
                 before = _kernels.pool_backoffs()
-                timed = time_interleaved(calls, repeat, max_seconds)
+                # As many calls as fit in the budget (at least ``repeat``): a
+                # busy machine's preemptions are rare, long events, and only
+                # many calls average them out.
+                timed = time_interleaved(calls, max(repeat, 10**6), max_seconds)
+                # Means, not medians: on a busy machine a call either runs
+                # uninterrupted or waits a scheduler time slice, and the
+                # median of such a two-valued sample flips between the two.
+                mean = {t: timed[t][3] for t in calls}
                 row = {"kernel": problem.kernel, "shape": "x".join(map(str, problem.shape)),
-                       "busy_processes": k, "t1_s": timed[1][0], "t2_s": timed[2][0],
-                       "tdefault_s": timed[None][0],
-                       "default_over_1": timed[None][0] / timed[1][0],
-                       "gain_2_threads": timed[1][0] / timed[2][0],
+                       "busy_processes": k, "t1_s": mean[1], "t2_s": mean[2],
+                       "tdefault_s": mean[None],
+                       "default_over_1": mean[None] / mean[1],
+                       "gain_2_threads": mean[1] / mean[2],
                        "backoffs": _kernels.pool_backoffs() - before}
                 rows.append(row)
                 say(format_row(row))
@@ -118,13 +125,10 @@ def format_row(row: dict) -> str:
             f"{row['gain_2_threads']:>10.2f}x{row['backoffs']:>10}")
 
 
-def estimate_seconds(cases, loads, repeat: int) -> float:
-    """Rough wall time of :func:`scaling_rows` (3 thread settings per case)."""
-    per_case = 0.0
-    for kernel, shape in cases:
-        elements = shape[0] * (shape[1] if len(shape) > 1 and kernel not in ELEMENTWISE else 1)
-        per_case += 3 * (repeat + 1) * elements * 15e-9 + 0.3   # ~15 ns/element on 1 thread
-    return len(loads) * (per_case + 0.5)
+def estimate_seconds(cases, loads, max_seconds: float) -> float:
+    """Rough wall time of :func:`scaling_rows`: 3 thread settings per case, each
+    repeated for about ``max_seconds``."""
+    return len(loads) * (len(cases) * (3 * max_seconds + 0.3) + 0.5)
 
 
 __all__ = ["busy_processes", "public_call", "scaling_rows", "estimate_seconds", "LOADED_CASES",

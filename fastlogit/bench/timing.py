@@ -54,7 +54,8 @@ def time_interleaved(calls: dict, repeat: int, max_seconds: float) -> dict:
 
     Each callable runs once untimed (imports, first-touch of reused buffers),
     then ``repeat`` times in rounds of one call each, so that load from other
-    processes hits every implementation alike.  A callable slower than
+    processes hits every implementation alike.  Returns, per call,
+    (median, interquartile range, repeats, mean).  A callable slower than
     ``max_seconds / repeat`` is repeated fewer times (at least 3).
     """
     first = {}
@@ -76,7 +77,7 @@ def time_interleaved(calls: dict, repeat: int, max_seconds: float) -> dict:
     finally:
         if gc_was_enabled:
             gc.enable()
-    return {name: _median_iqr(ts) + (len(ts),) for name, ts in times.items()}
+    return {name: _median_iqr(ts) + (len(ts), statistics.fmean(ts)) for name, ts in times.items()}
 
 
 def peak_extra_memory(fn: Callable[[], Any]) -> int:

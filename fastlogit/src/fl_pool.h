@@ -91,13 +91,13 @@ typedef void (*fl_task_fn)(void *ctx, ptrdiff_t task, int worker);
  * longer than FL_STRAGGLER_MIN_NS and a third of its own working time.  After
  * a contended job the next calls run serially for a back-off period that
  * doubles at each new contended job (FL_BACKOFF_MIN_NS .. FL_BACKOFF_MAX_NS)
- * and shrinks after each clean parallel job: on a loaded machine the pool
+ * and shrinks by a quarter after each clean parallel job: on a loaded machine the pool
  * probes for free cores about once a second and otherwise runs at one-thread
  * speed; on an idle one it stays parallel. */
 #ifndef FL_STRAGGLER_MIN_NS
 #define FL_STRAGGLER_MIN_NS 200000
 #endif
-#define FL_BACKOFF_MIN_NS 10000000
+#define FL_BACKOFF_MIN_NS 50000000
 #define FL_BACKOFF_MAX_NS 1000000000
 
 static int64_t fl_now_ns(void)
@@ -380,7 +380,8 @@ static void fl_pool_run(fl_task_fn fn, void *ctx, ptrdiff_t n_tasks, int n_worke
                       : p->backoff_ns >= FL_BACKOFF_MAX_NS / 2 ? FL_BACKOFF_MAX_NS : 2 * p->backoff_ns;
         p->serial_until_ns = worked + waited + p->backoff_ns;
     } else if (p->backoff_ns > 0) {
-        p->backoff_ns /= 2;
+        /* Slowly: one clean probe on a busy machine is luck more often than a sign. */
+        p->backoff_ns -= p->backoff_ns / 4;
     }
     /* Retire the job so that a helper never reads a dead context. */
     atomic_store(&p->fn, NULL);
