@@ -148,7 +148,7 @@ def pool_threads():
 
 
 def pool_backoffs():
-    """Threaded calls so far that found the machine busy (a thread preempted,
+    """Threaded calls so far that found the machine busy (a thread descheduled,
     or a wait for a descheduled helper); each makes the next calls run on the
     calling thread alone for a while (see src/fl_pool.h)."""
     return fl_pool_backoffs()

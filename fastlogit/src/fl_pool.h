@@ -46,9 +46,6 @@
 #include <sched.h>
 #include <time.h>
 #if defined(__linux__)
-#include <sys/resource.h>
-#endif
-#if defined(__linux__)
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -86,9 +83,11 @@ typedef void (*fl_task_fn)(void *ctx, ptrdiff_t task, int worker);
  * a task -- routine when other processes keep the cores busy -- stalls the
  * call for a scheduler time slice (milliseconds); and waking a helper on a
  * full machine makes the scheduler preempt someone, often the caller.  So a
- * job counts as contended when the caller or a helper was preempted during it
- * (involuntary context switches, Linux) or the caller waited for a straggler
- * longer than FL_STRAGGLER_MIN_NS and a third of its own working time.  After
+ * job counts as contended when the caller or a helper was descheduled during
+ * it for longer than FL_STRAGGLER_MIN_NS and a tenth of its stretch of work
+ * (wall time minus thread CPU time: a kernel thread's blip does not count),
+ * or the caller waited for a straggler longer than FL_STRAGGLER_MIN_NS and a
+ * third of its own working time.  After
  * a contended job the next calls run serially for a back-off period that
  * doubles at each new contended job (FL_BACKOFF_MIN_NS .. FL_BACKOFF_MAX_NS)
  * and shrinks by a quarter after each clean parallel job: on a loaded machine the pool
@@ -107,15 +106,24 @@ static int64_t fl_now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* Involuntary context switches of the calling thread so far (0 where unknown). */
-static long fl_preemptions(void)
+/* CPU time of the calling thread, ns (0 where unknown).  Wall time minus CPU
+ * time over a stretch of work is the time the thread was descheduled: a
+ * kernel thread's blip costs microseconds, a competing process a time slice. */
+static int64_t fl_thread_cpu_ns(void)
 {
-#if defined(__linux__) && defined(RUSAGE_THREAD)
-    struct rusage ru;
-    if (getrusage(RUSAGE_THREAD, &ru) == 0)
-        return ru.ru_nivcsw;
+#if defined(CLOCK_THREAD_CPUTIME_ID)
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == 0)
+        return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 #endif
     return 0;
+}
+
+/* Descheduled for longer than FL_STRAGGLER_MIN_NS and a tenth of the stretch? */
+static int fl_was_descheduled(int64_t wall_ns, int64_t cpu_ns)
+{
+    int64_t lost = wall_ns - cpu_ns;
+    return cpu_ns > 0 && lost > FL_STRAGGLER_MIN_NS && 10 * lost > wall_ns;
 }
 
 /* Pause iterations a helper spins for new work before sleeping, and the
@@ -216,12 +224,12 @@ static int fl_pool_try_join(void)
         if (atomic_compare_exchange_weak(&p->state, &s, claimed)) {
             ptrdiff_t task = FL_TASK_OF(s);
             int worker = joined + 1;
-            long preempted = fl_preemptions();
+            int64_t wall0 = fl_now_ns(), cpu0 = fl_thread_cpu_ns();
             fn(ctx, task, worker);
             if (atomic_fetch_add(&p->done, 1) + 1 == n_tasks && atomic_load(&p->caller_sleeping))
                 fl_futex_wake(&p->done, 1);
             fl_pool_work(gen, fn, ctx, n_tasks, worker);
-            if (fl_preemptions() != preempted)
+            if (fl_was_descheduled(fl_now_ns() - wall0, fl_thread_cpu_ns() - cpu0))
                 atomic_store(&p->preempted, 1);
             return 1;
         }
@@ -339,7 +347,7 @@ static void fl_pool_run(fl_task_fn fn, void *ctx, ptrdiff_t n_tasks, int n_worke
     }
     pthread_once(&fl_pool_once, fl_pool_init_once);
     fl_pool_grow(n_workers - 1);
-    long preempted = fl_preemptions();
+    int64_t cpu0 = fl_thread_cpu_ns(), work_start = fl_now_ns();
 
     /* Publish: the job's fields first, then a new generation with no task
      * claimed and no helper joined. */
@@ -356,6 +364,7 @@ static void fl_pool_run(fl_task_fn fn, void *ctx, ptrdiff_t n_tasks, int n_worke
 
     fl_pool_work(gen, fn, ctx, n_tasks, 0);
     int64_t worked = fl_now_ns();
+    int caller_descheduled = fl_was_descheduled(worked - work_start, fl_thread_cpu_ns() - cpu0);
 
     /* Every task is claimed: wait for those still running elsewhere. */
     for (int spins = 0; atomic_load(&p->done) < n_tasks; spins++) {
@@ -373,8 +382,8 @@ static void fl_pool_run(fl_task_fn fn, void *ctx, ptrdiff_t n_tasks, int n_worke
     /* A helper's flag may come from the previous job (it sets it after the
      * caller returned): still a sign of a busy machine. */
     int helper_preempted = atomic_exchange(&p->preempted, 0);
-    if ((waited > FL_STRAGGLER_MIN_NS && 3 * waited > worked - start)
-            || fl_preemptions() != preempted || helper_preempted) {
+    if ((waited > FL_STRAGGLER_MIN_NS && 3 * waited > worked - work_start)
+            || caller_descheduled || helper_preempted) {
         p->n_backoffs++;
         p->backoff_ns = p->backoff_ns < FL_BACKOFF_MIN_NS ? FL_BACKOFF_MIN_NS
                       : p->backoff_ns >= FL_BACKOFF_MAX_NS / 2 ? FL_BACKOFF_MAX_NS : 2 * p->backoff_ns;
