@@ -33,3 +33,10 @@ def cost_and_gradients(X: NDArray[np.floating], W: NDArray[np.float64], b: float
                        y: NDArray[np.floating], sample_weight: NDArray[np.float64],
                        with_loss: bool, n_threads: int
                        ) -> tuple[float, NDArray[np.float64], float, int]: ...
+# ---- NEWTON begin ----
+def newton_layout(m: int, n: int) -> tuple[int, int, int]: ...
+def cost_gradient_hessian(X: NDArray[np.floating], W: NDArray[np.float64], b: float,
+                          y: NDArray[np.floating], sample_weight: NDArray[np.float64],
+                          n_threads: int
+                          ) -> tuple[float, NDArray[np.float64], float, NDArray[np.float64], int]: ...
+# ---- NEWTON end ----

@@ -1,12 +1,12 @@
-"""Training on the fused kernel: gradient descent, L-BFGS and Newton.
+"""Training on the fused kernels: gradient descent, L-BFGS and Newton.
 
 Every optimiser here evaluates the objective
 
     J(W, b) = sum_i s_i loss_i / sum_i s_i + (l2 / 2) ||W||^2
 
 (``loss_i`` the binary cross-entropy from logits, ``s_i`` the sample weights,
-no penalty on b) with one call of the compiled fused kernel: one pass over X
-for the cost and both gradients.  Inputs are validated once per training run,
+no penalty on b) with one call of a compiled kernel: one pass over X for the
+cost and both gradients (and, for Newton, the Hessian).  Inputs are validated once per training run,
 not once per iteration.
 
 Penalty convention.  scikit-learn's ``LogisticRegression(C=C)`` minimises
@@ -17,7 +17,7 @@ that scaled J and compares ``tol`` with its largest gradient component, as
 """
 from __future__ import annotations
 
-import contextlib
+import importlib.util
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -27,7 +27,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from fastlogit import _kernels
-from fastlogit._objective import intercept_start, penalised_objective
+from fastlogit._newton import newton
+from fastlogit._objective import intercept_start, newton_objective, penalised_objective
 from fastlogit._validation import (
     check_bool, check_count, check_labels, check_nonneg, check_sample_weight, check_scalar,
     check_W, check_X, resolve_threads,
@@ -35,22 +36,11 @@ from fastlogit._validation import (
 
 __all__ = ["ConvergenceWarning", "FitResult", "fit", "gradient_descent"]
 
-# Newton is chosen by solver="auto" up to this many parameters (W and b): its
-# Hessian pass costs ~m n^2 flops, which stays cheaper than the 10-50x more
-# iterations L-BFGS needs on ill-conditioned problems (see benchmarks/bench_train.py).
-NEWTON_MAX_PARAMS = 200
-# Target bytes of X per row block in the Newton Hessian pass: large enough for
-# BLAS to run at speed, small enough to stay in cache between the score and
-# Hessian products of the block.
-_HESSIAN_BLOCK_BYTES = 1 << 20
-# Upper bound on Hessian chunks (their (n+1)^2 partials are kept): enough to
-# balance the threads of any common machine.
-_HESSIAN_MAX_CHUNKS = 64
-
-
 class ConvergenceWarning(UserWarning):
     """The optimiser stopped (max_iter, or a failed line search) before the
-    gradient reached ``tol``.
+    gradient reached ``tol``; or, without a penalty, the data are linearly
+    separable (no finite optimum); or gradient descent's cost rose or stopped
+    being finite.
 
     When scikit-learn is installed the warning actually issued is also an
     instance of ``sklearn.exceptions.ConvergenceWarning``, so filters written
@@ -92,13 +82,14 @@ class FitResult:
     converged : bool
         True when the largest gradient component is <= tol, or when the cost
         cannot decrease any further in floating point (scipy's ``ftol``
-        criterion, which scikit-learn also accepts).
+        criterion, which scikit-learn also accepts).  False on linearly
+        separable data without a penalty, where no finite optimum exists.
     grad_max : float
         Largest absolute component of the final gradient (W and, if fitted, b).
     n_evals : int
         Calls of the fused kernel (each one pass over X).
     solver : str
-        "lbfgs" or "newton".
+        "lbfgs", "newton" or "lbfgs+newton" (auto handed over to Newton).
     message : str
         The optimiser's stopping reason.
     """
@@ -154,6 +145,15 @@ class _Objective:
         if self.fit_intercept:
             grad[self.n] = db * scale
         return float(J), grad
+
+    def with_hessian(self, theta: NDArray) -> tuple[float, NDArray, NDArray]:
+        """J, its gradient and its Hessian at theta: one pass of the Newton kernel."""
+        W, b = self.split(theta)
+        W = np.ascontiguousarray(W, dtype=np.float64)
+        loss, dW, db, H, _ = _kernels.cost_gradient_hessian(
+            self.X, W, b, self.Y, self.sw, self.threads)
+        self.n_evals += 1
+        return newton_objective(loss, dW, db, H, W, self.weight_sum, self.l2, self.fit_intercept)
 
     def start(self) -> NDArray:
         """W = 0 and b = log-odds of the weighted base rate: the optimum of J
@@ -234,13 +234,31 @@ def gradient_descent(X: ArrayLike, Y: ArrayLike, W: ArrayLike | None = None, b: 
     theta[:n] = 0.0 if W is None else check_W(W, n)[0]
     theta[n] = check_scalar(b, "b")
     costs: list[float] = []
+    warned = False
     for i in range(num_iterations):
         J, grad = objective(theta)
-        theta = theta - learning_rate * grad
+        if not warned and costs:
+            warned = _warn_if_diverging(i, costs[-1], J, learning_rate)
+        with np.errstate(all="ignore"):     # a diverging run is reported by the warning
+            theta = theta - learning_rate * grad
         costs.append(J)
         if callback is not None:
             callback(i, theta[:n].reshape(n, 1).copy(), float(theta[n]), J)
     return theta[:n].reshape(n, 1).copy(), float(theta[n]), costs
+
+
+def _warn_if_diverging(i: int, previous: float, J: float, learning_rate: float) -> bool:
+    """Warn (once per run: the caller stops asking) when the cost of gradient
+    descent rises beyond rounding or stops being finite; True if it warned."""
+    if math.isfinite(J) and J <= previous + 16 * np.finfo(float).eps * abs(previous):
+        return False
+    what = (f"the cost is {J!r} at iteration {i}" if not math.isfinite(J)
+            else f"the cost rose from {previous:.10g} to {J:.10g} at iteration {i}")
+    warnings.warn(
+        f"gradient_descent: {what}: learning_rate = {learning_rate:g} is too large for these "
+        "data. Lower it, scale the features, or use fastlogit.fit.",
+        _convergence_warning_category(), stacklevel=3)
+    return True
 
 
 # ---------------------------------------------------------------------------
@@ -256,7 +274,36 @@ def _warn_not_converged(caller: str, n_iter: int, grad_max: float, tol: float,
         "features, or add an L2 penalty.", _convergence_warning_category(), stacklevel=3)
 
 
-def _lbfgs(objective: _Objective, theta0, J0, grad0, tol, max_iter):
+def _separated(objective: _Objective, W: NDArray, b: float) -> bool:
+    """Do (W, b) classify every example of non-zero weight correctly (hard labels)?
+
+    Then the data are linearly separable and, without a penalty, the loss
+    has no minimum: it falls toward 0 as the weights grow along (W, b), and
+    any "converged" result is only where the gradient became small.  One
+    pass over X (the compiled predict).
+    """
+    Y, sw = objective.Y, objective.sw
+    keep = sw > 0 if sw.size else slice(None)
+    labels = Y[keep]
+    if not np.all((labels == 0) | (labels == 1)):
+        return False        # a soft label in (0, 1) bounds the weights
+    predicted = np.empty(objective.m, dtype=np.int64)
+    _kernels.predict(objective.X, np.ascontiguousarray(W, dtype=np.float64), float(b), 0.5,
+                     predicted, objective.threads)
+    return bool(np.all(predicted[keep] == labels))
+
+
+def _warn_separable(caller: str, W: NDArray) -> None:
+    w_max = float(np.max(np.abs(W))) if W.size else 0.0
+    warnings.warn(
+        f"{caller}: the training data are linearly separable (the fitted weights, max |W| = "
+        f"{w_max:.3g}, classify every example correctly): without a penalty the loss keeps "
+        "falling toward 0 as the weights grow, so there is no finite optimum and these "
+        "weights are not one. Add an L2 penalty (l2 > 0, or a finite C).",
+        _convergence_warning_category(), stacklevel=3)
+
+
+def _lbfgs(objective: _Objective, theta0, J0, grad0, tol, max_iter, max_evals=None):
     try:
         from scipy.optimize import minimize
     except ImportError as exc:
@@ -277,6 +324,7 @@ def _lbfgs(objective: _Objective, theta0, J0, grad0, tol, max_iter):
     # ftol near machine precision so that a flat cost alone does not stop it.
     res = minimize(fun, theta0, method="L-BFGS-B", jac=True,
                    options={"maxiter": max_iter, "maxls": 50, "gtol": tol,
+                            "maxfun": max_evals if max_evals else 15000,
                             "ftol": 64 * np.finfo(float).eps})
     grad = np.asarray(res.jac, dtype=np.float64)
     message = res.message if isinstance(res.message, str) else res.message.decode()
@@ -286,154 +334,70 @@ def _lbfgs(objective: _Objective, theta0, J0, grad0, tol, max_iter):
     return res.x, float(res.fun), grad, int(res.nit), message, res.status == 0
 
 
-def _hessian(objective: _Objective, theta: NDArray, pool) -> NDArray:
-    """Hessian of J at theta: X^T diag(s h) X / sum(s) (+ l2 on W), h = a (1 - a).
-
-    One blocked pass over X; each block's scores and its contribution
-    ``Xb^T diag(h) Xb`` (a BLAS syrk) are computed while the block is in cache.
-    Rows are cut into at most ``_HESSIAN_MAX_CHUNKS`` chunks fixed by the
-    problem size; chunks run on ``pool``'s threads (BLAS itself on one
-    thread) and their partial sums are added in chunk order, so the bits do
-    not depend on the thread count.
-    """
-    X, m, n, fit_b = objective.X, objective.m, objective.n, objective.fit_intercept
-    W, b = objective.split(theta)
-    W = np.ascontiguousarray(W)
-    rows = max(1, _HESSIAN_BLOCK_BYTES // max(1, n * X.itemsize))
-    n_blocks = -(-m // rows)
-    n_chunks = min(n_blocks, _HESSIAN_MAX_CHUNKS)
-    bounds = [(c * n_blocks // n_chunks) * rows for c in range(n_chunks)] + [m]
-    partials = np.zeros((n_chunks, n + fit_b, n + fit_b))
-
-    def chunk(c):
-        with np.errstate(under="ignore"):   # h underflows to 0 for |z| > 745: harmless
-            _hessian_rows(objective, W, b, bounds[c], bounds[c + 1], rows, partials[c])
-
-    if pool is None:
-        for c in range(n_chunks):
-            chunk(c)
-    else:
-        list(pool.map(chunk, range(n_chunks)))
-    H = partials.sum(axis=0)        # chunk order, whatever the thread count
-    H /= objective.weight_sum
-    H[np.arange(n), np.arange(n)] += objective.l2
-    return H
+# The default solver, chosen by measurement (docs/training.md has the table):
+# - Newton's pass costs m (n + 1)^2 / 2 multiply-adds against L-BFGS's 2 m n:
+#   at 500 features a Newton iteration cost ~30 L-BFGS evaluations, so above
+#   NEWTON_MAX_PARAMS parameters (or with fewer rows than features) L-BFGS.
+# - Columns whose scales differ by more than SCALE_SPREAD_NEWTON (unscaled
+#   data): L-BFGS needs hundreds of evaluations, Newton 5-10 passes: Newton.
+# - Otherwise L-BFGS for at most LBFGS_FIRST_EVALS evaluations (well-scaled
+#   data converges within them: 5-7 at tol 1e-4), then Newton from where it
+#   got to (correlated columns, weak penalties).
+NEWTON_MAX_PARAMS = 200
+SCALE_SPREAD_NEWTON = 100.0
+LBFGS_FIRST_EVALS = 12
 
 
-def _hessian_rows(objective: _Objective, W: NDArray, b: float, first: int, stop: int,
-                  rows: int, H: NDArray) -> None:
-    X, n, fit_b = objective.X, objective.n, objective.fit_intercept
-    # [sqrt(h) Xb, sqrt(h)]: one syrk gives the W-W, W-b and b-b blocks.
-    scaled = np.empty((min(rows, stop - first), n + fit_b))
-    for start in range(first, stop, rows):
-        Xb = np.asarray(X[start:min(start + rows, stop)], dtype=np.float64)
-        k = Xb.shape[0]
-        z = Xb @ W + b
-        # h = sigmoid(z) sigmoid(-z): the curvature of the loss, never negative
-        # and never cancelled (a - a^2 would be for a near 1).
-        e = np.exp(-np.abs(z))
-        h = e / (1.0 + e) ** 2
-        if objective.sw.size:
-            h *= objective.sw[start:start + k]
-        root_h = np.sqrt(h)
-        Xs = scaled[:k]
-        np.multiply(Xb, root_h[:, None], out=Xs[:, :n])
-        if fit_b:
-            Xs[:, n] = root_h
-        H += Xs.T @ Xs           # NumPy calls syrk for a.T @ a
+def _column_scale_spread(X: NDArray) -> float:
+    """max / min of the non-zero column root-mean-squares (1.0 if < 2 columns)."""
+    rows = X[: 1 << 14] if X.shape[0] > (1 << 15) else X      # a sample is enough
+    with np.errstate(all="ignore"):
+        ms = np.einsum("ij,ij->j", rows, rows, dtype=np.float64)
+    ms = ms[(ms > 0) & np.isfinite(ms)]
+    if ms.size < 2:
+        return 1.0
+    return float(np.sqrt(ms.max() / ms.min()))
 
 
-@contextlib.contextmanager
-def _hessian_workers(objective: _Objective):
-    """Thread pool for the Hessian chunks (None: serial), BLAS held to one thread.
-
-    Multi-threaded BLAS on the per-block products collapses when the cores
-    are oversubscribed (measured on a loaded 2-core machine: a Newton fit 10x
-    slower, a lone X.T @ X 300x slower), so the parallelism is ours: one
-    chunk per thread, one BLAS thread each.  Without threadpoolctl BLAS
-    cannot be held, so the chunks run serially and BLAS threads as it likes.
-    """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        yield None
-        return
-    with threadpool_limits(limits=1, user_api="blas"):
-        if objective.threads <= 1:
-            yield None
-            return
-        from concurrent.futures import ThreadPoolExecutor
-        with ThreadPoolExecutor(max_workers=objective.threads) as pool:
-            yield pool
+def _auto_solver(objective: _Objective) -> str:
+    n_params = objective.n + objective.fit_intercept
+    if n_params > NEWTON_MAX_PARAMS or objective.m < objective.n:
+        return "lbfgs"
+    if (_column_scale_spread(objective.X) > SCALE_SPREAD_NEWTON
+            or importlib.util.find_spec("scipy") is None):     # Newton needs only NumPy
+        return "newton"
+    return "lbfgs-then-newton"
 
 
-def _newton_direction(H: NDArray, grad: NDArray) -> NDArray:
-    try:
-        L = np.linalg.cholesky(H)
-    except np.linalg.LinAlgError:
-        # Singular curvature (collinear columns without penalty, saturated
-        # examples): the minimum-norm least-squares step.
-        return -np.linalg.lstsq(H, grad, rcond=None)[0]
-    y = np.linalg.solve(L, -grad)
-    return np.linalg.solve(L.T, y)
+_SEPARABLE = "the data are linearly separable: without a penalty there is no finite optimum"
 
 
-def _newton(objective: _Objective, theta, J, grad, tol, max_iter):
-    """Damped Newton with an Armijo backtracking line search.
-
-    Per iteration: one Hessian pass and (usually) one fused-kernel pass, whose
-    gradient is reused by the next iteration.
-    """
-    with _hessian_workers(objective) as pool:
-        return _newton_steps(objective, theta, J, grad, tol, max_iter, pool)
+def _newton(objective: _Objective, theta, tol, max_iter):
+    """Newton on the in-memory oracle: one compiled pass for J, gradient and Hessian."""
+    J, grad, H = objective.with_hessian(theta)
+    objective.check_finite(J, grad)
+    give_up = _separation_watch(objective) if objective.l2 == 0 else None
+    return newton(objective.with_hessian, theta, J, grad, H, tol, max_iter, give_up)
 
 
-def _newton_steps(objective: _Objective, theta, J, grad, tol, max_iter, pool):
-    n_iter = 0
-    message = "maximum number of iterations reached"
-    success = False
-    while True:
-        grad_max = float(np.max(np.abs(grad))) if grad.size else 0.0
-        if grad_max <= tol:
-            message = "max |gradient| <= tol"
-            success = True
-            break
-        if n_iter >= max_iter:
-            break
-        n_iter += 1
-        step = _newton_direction(_hessian(objective, theta, pool), grad)
-        slope = float(grad @ step)
-        if not slope < 0:           # numerically not a descent direction
-            step, slope = -grad, -float(grad @ grad)
-        # When the promised decrease is below J's rounding, J cannot guide the
-        # search: a couple of trials decide (by the gradient) instead of 40.
-        at_resolution = -slope <= 64 * np.finfo(float).eps * max(abs(J), 1.0)
-        t = 1.0
-        accepted = False
-        for _ in range(2 if at_resolution else 40):
-            trial = theta + t * step
-            J_trial, grad_trial = objective(trial)
-            # Armijo, with slack for rounding in J near the optimum where the
-            # decrease t*slope is below J's resolution; there a step is only
-            # taken if it also shrinks the gradient.
-            if J_trial <= J + 1e-4 * t * slope:
-                accepted = True
-                break
-            if (J_trial <= J + 4 * np.finfo(float).eps * abs(J)
-                    and float(np.max(np.abs(grad_trial))) < grad_max):
-                accepted = True
-                break
-            t *= 0.5
-        if not accepted:
-            # If the full Newton step promised a decrease below the resolution
-            # of J, the cost is at its floating-point minimum (scipy's ftol
-            # criterion); otherwise something is wrong.
-            success = at_resolution
-            message = ("the cost cannot decrease further in floating point" if success
-                       else "line search could not decrease the cost")
-            break
-        theta, J, grad = trial, J_trial, grad_trial
-    return theta, J, grad, n_iter, message, success
+def _separation_watch(objective: _Objective):
+    """Stop Newton early on separable data.  There J falls by a constant
+    factor per step (about e) while ||W|| keeps growing, where near a finite
+    optimum J settles; after 3 such steps running, one predict pass checks
+    whether (W, b) separate the data (if not, the count starts again)."""
+    last = {"J": math.inf, "norm": 0.0, "streak": 0}
+
+    def give_up(theta, J):
+        W, b = objective.split(theta)
+        norm = float(np.linalg.norm(W))
+        heading_out = J <= 0.7 * last["J"] and norm > last["norm"]
+        last.update(J=J, norm=norm, streak=last["streak"] + 1 if heading_out else 0)
+        if last["streak"] >= 3:
+            last["streak"] = 0
+            if _separated(objective, W, b):
+                return _SEPARABLE
+        return ""
+    return give_up
 
 
 def fit(X: ArrayLike, Y: ArrayLike, *, l2: float = 0.0, sample_weight: ArrayLike | None = None,
@@ -458,18 +422,23 @@ def fit(X: ArrayLike, Y: ArrayLike, *, l2: float = 0.0, sample_weight: ArrayLike
         False fixes b = 0.
     tol : float
         Stop when the largest absolute gradient component of J is <= tol
-        (scikit-learn's lbfgs criterion).
+        (scikit-learn's lbfgs criterion, on the same scaled objective).  Newton
+        also requires its decrement to promise a further decrease of J of at
+        most max(tol^2, rounding): one more cheap step near the optimum.
     max_iter : int
         Maximum optimiser iterations.
     n_threads : int, optional
-        Threads of the fused kernel and of the Newton Hessian pass (None: all
-        usable cores).  Results do not depend on it.
+        Threads of the compiled kernels (None: all usable cores).  Results do
+        not depend on it.
     solver : {"auto", "lbfgs", "newton"}
-        "lbfgs": scipy's L-BFGS-B (``scipy.optimize.minimize(jac=True)``).
-        "newton": damped Newton with the exact Hessian (one extra blocked
-        pass over X and O(m n^2) flops per step; converges in a few steps).
-        "auto": Newton for at most ``NEWTON_MAX_PARAMS`` (200) parameters
-        when m >= n, L-BFGS otherwise.  Newton needs only NumPy.
+        "lbfgs": SciPy's L-BFGS-B, one pass over X per evaluation.
+        "newton": damped Newton, one compiled pass over X for J, gradient and
+        Hessian per iteration (O(m n^2) multiply-adds; needs only NumPy).
+        "auto" (chosen by measurement, see docs/training.md): L-BFGS above 200
+        parameters or with fewer rows than features; Newton when the column
+        scales differ by more than 100x; otherwise L-BFGS for up to 12
+        evaluations, then Newton from there if it has not converged
+        (``FitResult.solver`` is then "lbfgs+newton").
 
     Returns
     -------
@@ -479,8 +448,10 @@ def fit(X: ArrayLike, Y: ArrayLike, *, l2: float = 0.0, sample_weight: ArrayLike
     Warns
     -----
     ConvergenceWarning
-        When it stops (max_iter, failed line search) before converging (also a
-        ``sklearn.exceptions.ConvergenceWarning`` if scikit-learn is installed).
+        When it stops (max_iter, failed line search) before converging, or when
+        l2 = 0 and the data are linearly separable (no finite optimum:
+        ``converged`` is then False); also a
+        ``sklearn.exceptions.ConvergenceWarning`` if scikit-learn is installed.
 
     Examples
     --------
@@ -495,19 +466,33 @@ def fit(X: ArrayLike, Y: ArrayLike, *, l2: float = 0.0, sample_weight: ArrayLike
     if solver not in ("auto", "lbfgs", "newton"):
         raise ValueError(f"solver must be 'auto', 'lbfgs' or 'newton'; got {solver!r}")
     objective = _Objective(X, Y, sample_weight, l2, fit_intercept, n_threads)
-    n_params = objective.n + objective.fit_intercept
-    if solver == "auto":
-        small = n_params <= NEWTON_MAX_PARAMS and objective.m >= objective.n
-        solver = "newton" if small else "lbfgs"
     theta = objective.start()
-    J, grad = objective(theta)
-    objective.check_finite(J, grad)
-    run = _newton if solver == "newton" else _lbfgs
-    theta, J, grad, n_iter, message, converged = run(objective, theta, J, grad, tol, max_iter)
+    if solver == "auto":
+        solver = _auto_solver(objective)
+    if solver == "newton":
+        theta, J, grad, n_iter, message, converged = _newton(objective, theta, tol, max_iter)
+    else:
+        J, grad = objective(theta)
+        objective.check_finite(J, grad)
+        budget = LBFGS_FIRST_EVALS if solver == "lbfgs-then-newton" else None
+        theta, J, grad, n_iter, message, converged = _lbfgs(
+            objective, theta, J, grad, tol, max_iter, budget)
+        if solver == "lbfgs-then-newton":
+            solver = "lbfgs"
+            if not converged and n_iter < max_iter:
+                # Slow progress: the curvature is uneven, Newton's ground.
+                theta, J, grad, more, message, converged = _newton(
+                    objective, theta, tol, max_iter - n_iter)
+                n_iter += more
+                solver = "lbfgs+newton"
     grad_max = float(np.max(np.abs(grad))) if grad.size else 0.0
-    if not converged:
-        _warn_not_converged(f"fastlogit.fit ({solver})", n_iter, grad_max, tol, message)
     W, b = objective.split(theta)
+    if objective.l2 == 0 and _separated(objective, W, b):
+        converged = False
+        message = _SEPARABLE
+        _warn_separable(f"fastlogit.fit ({solver})", W)
+    elif not converged:
+        _warn_not_converged(f"fastlogit.fit ({solver})", n_iter, grad_max, tol, message)
     return FitResult(W=np.array(W, dtype=np.float64).reshape(-1, 1), b=float(b), cost=float(J),
                      n_iter=n_iter, converged=bool(converged), grad_max=grad_max,
                      n_evals=objective.n_evals, solver=solver, message=message)

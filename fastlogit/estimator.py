@@ -15,7 +15,9 @@ the same gradient).
 """
 from __future__ import annotations
 
+import functools
 import inspect
+import math
 import numbers
 
 import numpy as np
@@ -30,6 +32,12 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     raise ImportError("fastlogit.LogisticRegression needs scikit-learn and SciPy: "
                       "pip install fastlogit[sklearn]") from exc
 
+try:  # scikit-learn >= 1.3: declared parameter constraints, checked on fit
+    from sklearn.base import _fit_context
+    from sklearn.utils._param_validation import Interval, StrOptions
+except ImportError:  # pragma: no cover - older scikit-learn: the hand checks below
+    _fit_context = None
+
 try:  # scikit-learn >= 1.6
     from sklearn.utils.validation import validate_data as _validate_data
 except ImportError:  # pragma: no cover - scikit-learn 1.4 and 1.5
@@ -39,6 +47,7 @@ except ImportError:  # pragma: no cover - scikit-learn 1.4 and 1.5
 from fastlogit._api import log_sigmoid, sigmoid
 from fastlogit._objective import l2_from_C
 from fastlogit._train import fit as _fit
+from fastlogit._validation import check_bool
 
 __all__ = ["LogisticRegression"]
 
@@ -48,6 +57,42 @@ _SCORE_BLOCK_ROWS = 1 << 14
 # Whether compute_class_weight accepts sample_weight (scikit-learn >= 1.7);
 # scikit-learn's own LogisticRegression passes it when it can.
 _CLASS_WEIGHT_TAKES_SW = "sample_weight" in inspect.signature(compute_class_weight).parameters
+
+
+_SOLVERS = ("auto", "lbfgs", "newton")
+
+
+def _two_numeric_classes(y):
+    """(classes, y == classes[1]) when y holds exactly two integer-valued
+    numbers, else (None, None).
+
+    The common case in O(m): scikit-learn's label checks sort y three times
+    (np.unique in type_of_target, twice, and for the classes), which costs
+    more than a whole fit on 10^6 rows.  Anything else (strings, one class,
+    more classes, non-integer floats) takes the general path and its errors.
+    """
+    if y.ndim != 1 or y.dtype.kind not in "biuf" or y.size == 0:
+        return None, None
+    lo, hi = y.min(), y.max()
+    if not (lo < hi) or (y.dtype.kind == "f" and (lo != np.floor(lo) or hi != np.floor(hi))):
+        return None, None
+    upper = y == hi
+    if np.count_nonzero(upper) + np.count_nonzero(y == lo) != y.size:
+        return None, None
+    return np.array([lo, hi], dtype=y.dtype), upper.astype(np.intp)
+
+
+def _validated_fit(fit):
+    """scikit-learn's own parameter validation when it has it (>= 1.3), the
+    hand checks of ``_check_params`` otherwise."""
+    if _fit_context is not None:
+        return _fit_context(prefer_skip_nested_validation=True)(fit)
+
+    @functools.wraps(fit)
+    def checked(self, *args, **kwargs):
+        self._check_params()
+        return fit(self, *args, **kwargs)
+    return checked
 
 
 class LogisticRegression(ClassifierMixin, BaseEstimator):
@@ -63,6 +108,9 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     C : float, default=1.0
         Inverse regularisation strength: minimises
         ``C * sum_i s_i loss_i + 0.5 ||coef||^2`` (the intercept is not penalised).
+        ``np.inf`` means no penalty (as ``fastlogit train -C inf``); on linearly
+        separable data there is then no finite optimum, and fit says so with a
+        ConvergenceWarning.
     fit_intercept : bool, default=True
     tol : float, default=1e-4
         Stop when the largest gradient component of the objective divided by
@@ -74,8 +122,10 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     n_threads : int or None, default=None
         Threads of the fused kernel (None: all usable cores).
     solver : {"auto", "lbfgs", "newton"}, default="auto"
-        See :func:`fastlogit.fit`: "auto" takes Newton's method for at most
-        200 features (a handful of passes over X), L-BFGS above.
+        See :func:`fastlogit.fit` (and docs/training.md for the measurements
+        behind "auto").
+    penalty : {"l2", None}, default="l2"
+        scikit-learn's spelling: None is the same as ``C=np.inf`` (C is then ignored).
 
     Attributes
     ----------
@@ -100,9 +150,22 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     0.988
     """
 
+    if _fit_context is not None:
+        _parameter_constraints: dict = {
+            "C": [Interval(numbers.Real, 0, None, closed="right")],   # inf: no penalty
+            "fit_intercept": ["boolean"],
+            "tol": [Interval(numbers.Real, 0, None, closed="left")],
+            "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+            "class_weight": [dict, StrOptions({"balanced"}), None],
+            "n_threads": [numbers.Integral, None],
+            "solver": [StrOptions(set(_SOLVERS))],
+            "penalty": [StrOptions({"l2"}), None],
+        }
+
     def __init__(self, C: float = 1.0, fit_intercept: bool = True, tol: float = 1e-4,
                  max_iter: int = 100, class_weight: dict | str | None = None,
-                 n_threads: int | None = None, solver: str = "auto"):
+                 n_threads: int | None = None, solver: str = "auto",
+                 penalty: str | None = "l2"):
         self.C = C
         self.fit_intercept = fit_intercept
         self.tol = tol
@@ -110,6 +173,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         self.class_weight = class_weight
         self.n_threads = n_threads
         self.solver = solver
+        self.penalty = penalty
 
     # -- tags ---------------------------------------------------------------
 
@@ -124,10 +188,12 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     # -- fitting ------------------------------------------------------------
 
     def _check_params(self) -> None:
+        # Only for scikit-learn versions without parameter constraints.
         C = self.C
         if (isinstance(C, (bool, np.bool_)) or not isinstance(C, numbers.Real)
-                or not (0 < C < np.inf)):
-            raise ValueError(f"C must be a positive finite float; got {C!r}")
+                or not C > 0):
+            raise ValueError(f"C must be a positive float (or inf for no penalty); got {C!r}")
+        check_bool(self.fit_intercept, "fit_intercept")
         tol = self.tol
         if isinstance(tol, (bool, np.bool_)) or not isinstance(tol, numbers.Real) or not tol >= 0:
             raise ValueError(f"tol must be a non-negative float; got {tol!r}")
@@ -137,9 +203,33 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         cw = self.class_weight
         if not (cw is None or cw == "balanced" or isinstance(cw, dict)):
             raise ValueError(f"class_weight must be None, 'balanced' or a dict; got {cw!r}")
-        if self.solver not in ("auto", "lbfgs", "newton"):
+        if self.solver not in _SOLVERS:
             raise ValueError(f"solver must be 'auto', 'lbfgs' or 'newton'; got {self.solver!r}")
+        if self.penalty not in ("l2", None):
+            raise ValueError(f"penalty must be 'l2' or None; got {self.penalty!r}")
 
+    def _C(self) -> float:
+        """C as fit uses it: penalty=None is scikit-learn's spelling of C = inf."""
+        return math.inf if self.penalty is None else float(self.C)
+
+    @staticmethod
+    def _encode_labels(y):
+        """(classes, index of each label) by scikit-learn's rules, with its errors."""
+        check_classification_targets(y)
+        y_type = type_of_target(y, input_name="y")
+        classes, y_index = np.unique(y, return_inverse=True)
+        if classes.size > 2 or y_type not in ("binary", "multiclass"):
+            raise ValueError(
+                "Only binary classification is supported. The type of the target is "
+                f"{y_type} with {classes.size} classes {list(classes[:5])}"
+                f"{'...' if classes.size > 5 else ''}; for more classes wrap this estimator in "
+                "sklearn.multiclass.OneVsRestClassifier or use sklearn's LogisticRegression.")
+        if classes.size < 2:
+            raise ValueError("This solver needs samples of 2 classes in the data, but the "
+                             f"data contains only one class: {classes[0]!r}")
+        return classes, y_index
+
+    @_validated_fit
     def fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None):
         """Fit the model.
 
@@ -156,22 +246,12 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         -------
         self
         """
-        self._check_params()
         if type(X).__module__.startswith("dask."):
             return self._fit_dask(X, y, sample_weight)
         X, y = _validate_data(self, X, y, dtype=_FLOAT_DTYPES, order=None)
-        check_classification_targets(y)
-        y_type = type_of_target(y, input_name="y")
-        classes, y_index = np.unique(y, return_inverse=True)
-        if classes.size > 2 or y_type not in ("binary", "multiclass"):
-            raise ValueError(
-                "Only binary classification is supported. The type of the target is "
-                f"{y_type} with {classes.size} classes {list(classes[:5])}"
-                f"{'...' if classes.size > 5 else ''}; for more classes wrap this estimator in "
-                "sklearn.multiclass.OneVsRestClassifier or use sklearn's LogisticRegression.")
-        if classes.size < 2:
-            raise ValueError("This solver needs samples of 2 classes in the data, but the "
-                             f"data contains only one class: {classes[0]!r}")
+        classes, y_index = _two_numeric_classes(y)
+        if classes is None:
+            classes, y_index = self._encode_labels(y)
         self.classes_ = classes
 
         weighted = sample_weight is not None or self.class_weight is not None
@@ -193,7 +273,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         else:
             sw, weight_sum = None, float(X.shape[0])
 
-        result = _fit(X, y_index.astype(np.float64), l2=l2_from_C(self.C, weight_sum),
+        result = _fit(X, y_index.astype(np.float64), l2=l2_from_C(self._C(), weight_sum),
                       sample_weight=sw, fit_intercept=bool(self.fit_intercept),
                       tol=float(self.tol), max_iter=int(self.max_iter),
                       n_threads=self.n_threads, solver=self.solver)
@@ -209,7 +289,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         if self.class_weight is not None:
             raise ValueError("class_weight is not supported with dask inputs; pass sample_weight")
         classes, result = fl_dask.fit_classifier(
-            X, y, C=float(self.C), sample_weight=sample_weight,
+            X, y, C=self._C(), sample_weight=sample_weight,
             fit_intercept=bool(self.fit_intercept), tol=float(self.tol),
             max_iter=int(self.max_iter), n_threads=self.n_threads)
         self.classes_ = classes

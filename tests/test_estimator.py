@@ -1,6 +1,7 @@
 """fastlogit.LogisticRegression: scikit-learn's estimator checks, agreement with
 sklearn.linear_model.LogisticRegression(solver="lbfgs"), and the estimator API."""
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -198,8 +199,9 @@ def test_one_class_is_a_clear_error(synthetic):
 
 
 @pytest.mark.parametrize("param,value", [
-    ("C", 0.0), ("C", -1.0), ("C", np.inf), ("tol", -1e-4), ("max_iter", 0),
-    ("class_weight", "auto"), ("solver", "saga"),
+    ("C", 0.0), ("C", -1.0), ("C", np.nan), ("tol", -1e-4), ("max_iter", 0),
+    ("class_weight", "auto"), ("solver", "saga"), ("fit_intercept", "False"),
+    ("fit_intercept", 0), ("penalty", "l1"), ("n_threads", 1.5),
 ])
 def test_invalid_parameters_are_named(synthetic, param, value):
     X, y = synthetic
@@ -278,3 +280,57 @@ def test_dataframe_feature_names(synthetic):
     clf = LogisticRegression().fit(df, y)
     np.testing.assert_array_equal(clf.feature_names_in_, df.columns)
     np.testing.assert_array_equal(clf.predict(df), LogisticRegression().fit(X, y).predict(X))
+
+
+# ---------------------------------------------------------------------------
+# No penalty: C = inf, penalty=None, separable data
+# ---------------------------------------------------------------------------
+
+def test_infinite_C_and_penalty_none_are_the_same_fit(synthetic):
+    X, y = synthetic
+    a = LogisticRegression(C=np.inf, tol=1e-8).fit(X, y)
+    b = LogisticRegression(penalty=None, C=0.5, tol=1e-8).fit(X, y)
+    np.testing.assert_array_equal(a.coef_, b.coef_)
+    # The meaning of C = inf: fastlogit.fit without penalty (as `train -C inf`).
+    plain = fastlogit.fit(X, y.astype(float), l2=0.0, tol=1e-8)
+    np.testing.assert_array_equal(a.coef_[0], plain.W[:, 0])
+
+
+def test_separable_data_without_penalty_warn_naming_separation():
+    X = np.array([[0.0], [1.0], [2.0], [3.0], [4.0]])
+    y = np.array([0, 0, 1, 1, 1])
+    with pytest.warns(ConvergenceWarning, match="linearly separable"):
+        LogisticRegression(C=np.inf).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        LogisticRegression(C=1.0).fit(X, y)      # a penalty: a finite optimum, no warning
+
+
+def test_tiny_sample_weights_name_the_weights_not_l2(synthetic):
+    X, y = synthetic
+    with pytest.raises(ValueError, match=r"sample_weight.*raise C") as info:
+        LogisticRegression().fit(X, y, sample_weight=np.full(len(y), 1e-320))
+    assert "l2" not in str(info.value)
+
+
+@pytest.mark.parametrize("labels", [(0, 1), (-1.0, 3.0), (False, True), (2, 7)])
+def test_two_numeric_labels_take_the_fast_path_with_the_same_result(synthetic, labels):
+    from fastlogit.estimator import _two_numeric_classes
+
+    X, y = synthetic
+    y_lab = np.where(y == 1, labels[1], labels[0])
+    classes, index = _two_numeric_classes(y_lab)
+    np.testing.assert_array_equal(classes, np.unique(y_lab))
+    assert classes.dtype == y_lab.dtype
+    np.testing.assert_array_equal(index, np.unique(y_lab, return_inverse=True)[1])
+    as_strings = LogisticRegression().fit(X, y_lab.astype(str))   # the general path
+    np.testing.assert_array_equal(LogisticRegression().fit(X, y_lab).coef_, as_strings.coef_)
+
+
+@pytest.mark.parametrize("y", [[0.0, 0.5, 1.0], [1, 1, 1], [0, 1, 2]])
+def test_labels_outside_the_fast_path_get_the_general_errors(y):
+    from fastlogit.estimator import _two_numeric_classes
+
+    assert _two_numeric_classes(np.asarray(y))[0] is None
+    with pytest.raises(ValueError):
+        LogisticRegression().fit(np.arange(3.0).reshape(3, 1), y)

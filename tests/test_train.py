@@ -145,14 +145,37 @@ def test_fit_reaches_tol(rng, solver):
         assert max_grad(X, res, Y, 1e-4) <= tol
 
 
-def test_solvers_agree_and_auto_picks_newton_for_small_n(rng):
+def test_solvers_agree(rng):
     X, Y = logistic_data(rng, 1000, 6, scale=5.0)
     results = {s: fastlogit.fit(X, Y, l2=1e-3, tol=1e-10, solver=s) for s in ["auto", *SOLVERS]}
-    assert results["auto"].solver == "newton"
+    np.testing.assert_allclose(results["auto"].W, results["newton"].W, rtol=1e-7)
     np.testing.assert_allclose(results["lbfgs"].W, results["newton"].W, rtol=1e-7)
     assert results["lbfgs"].cost == pytest.approx(results["newton"].cost, rel=1e-13)
     # Newton's quadratic convergence: far fewer passes over X.
     assert results["newton"].n_iter < results["lbfgs"].n_iter
+
+
+def test_auto_follows_its_rule(rng):
+    # Well-scaled columns: L-BFGS converges within its first evaluations.
+    X, Y = logistic_data(rng, 2000, 6)
+    assert fastlogit.fit(X, Y, l2=1e-3, tol=1e-6).solver == "lbfgs"
+    # Column scales 1e-3..1e3: Newton from the start.
+    res = fastlogit.fit(X * np.logspace(-3, 3, 6), Y, l2=1e-3, tol=1e-6)
+    assert res.solver == "newton" and res.converged
+    # More parameters than Newton's limit: L-BFGS.
+    X, Y = logistic_data(rng, 300, 250)
+    assert fastlogit.fit(X, Y, l2=1e-2, tol=1e-6).solver == "lbfgs"
+
+
+def test_auto_switches_to_newton_when_lbfgs_is_slow(rng):
+    # Equal scales but strongly correlated columns and no penalty: L-BFGS
+    # crawls, so auto hands over to Newton, which reaches a tight tol.
+    G = rng.normal(size=(4000, 8))
+    X = G[:, :1] + 1e-3 * G
+    Y = (rng.random(4000) < 1 / (1 + np.exp(-G[:, 1] - G[:, 2]))).astype(float)
+    res = fastlogit.fit(X, Y, tol=1e-10)
+    assert res.solver == "lbfgs+newton" and res.converged
+    assert max_grad(X, res, Y, 0.0) <= 1e-10
 
 
 @pytest.mark.parametrize("solver", SOLVERS)
@@ -294,3 +317,79 @@ def test_import_fastlogit_does_not_load_sklearn_or_scipy(tmp_path):
             "print(sorted(m for m in ('sklearn', 'scipy') if m in sys.modules))")
     out = run_python(["-c", code], cwd=tmp_path, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# ---------------------------------------------------------------------------
+# Newton's step rule, separation, divergence
+# ---------------------------------------------------------------------------
+
+def test_newton_never_increases_the_cost(rng):
+    from fastlogit import _kernels
+    from fastlogit._newton import newton
+
+    X, Y = logistic_data(rng, 3000, 6)
+    X = X * np.logspace(-3, 3, 6)
+    y = Y[0]
+    seen = []
+
+    def oracle(theta):
+        loss, dW, db, H, _ = _kernels.cost_gradient_hessian(X, theta[:-1].copy(), theta[-1], y,
+                                                            np.empty(0), 1)
+        J, g, Hs = loss / 3000, np.append(dW, db) / 3000, H / 3000
+        seen.append(J)
+        return J, g, Hs
+
+    theta = np.zeros(7)
+    J, g, H = oracle(theta)
+    theta, J_end, g, n_iter, message, ok = newton(oracle, theta, J, g, H, 1e-10, 100)
+    assert ok and n_iter >= 3
+    accepted = [seen[0]]
+    for J in seen[1:]:
+        if J <= accepted[-1]:
+            accepted.append(J)
+    assert accepted[-1] == J_end and np.all(np.diff(accepted) <= 0)
+
+
+def test_newton_direction_handles_singular_and_indefinite_hessians():
+    from fastlogit._newton import newton_direction
+
+    g = np.array([1.0, -2.0, 0.5])
+    for H in (np.zeros((3, 3)), np.diag([1.0, -1.0, 2.0]), np.ones((3, 3))):
+        d = newton_direction(H, g)
+        assert np.all(np.isfinite(d)) and g @ d < 0
+
+
+@pytest.mark.parametrize("solver", ["auto", *SOLVERS])
+def test_separable_data_without_penalty_is_not_reported_converged(rng, solver):
+    X = rng.normal(size=(300, 3))
+    Y = (X[:, 0] - X[:, 1] > 0).astype(float)
+    with pytest.warns(fastlogit.ConvergenceWarning, match="linearly separable"):
+        res = fastlogit.fit(X, Y, solver=solver)
+    assert not res.converged and "separable" in res.message
+    if solver == "newton":
+        # Stopped once separation is established, not after tens of steps
+        # chasing a cost that halves while the weights grow (about 40 here).
+        assert res.n_iter <= 15
+    # A penalty, or labels that overlap, give a finite optimum: no warning.
+    assert fastlogit.fit(X, Y, l2=1e-3, solver=solver).converged
+    Y[:15] = 1 - Y[:15]
+    assert fastlogit.fit(X, Y, solver=solver).converged
+
+
+def test_soft_labels_are_never_separable(rng):
+    X = rng.normal(size=(300, 3))
+    Y = np.where(X[:, 0] > 0, 0.9, 0.1)
+    assert fastlogit.fit(X, Y).converged
+
+
+def test_gradient_descent_warns_once_when_the_cost_rises(rng):
+    X, Y = logistic_data(rng, 200, 3, scale=100.0)
+    with pytest.warns(fastlogit.ConvergenceWarning, match="learning_rate") as record:
+        fastlogit.gradient_descent(X, Y, learning_rate=10.0, num_iterations=100)
+    assert len(record) == 1
+
+
+def test_gradient_descent_warns_when_the_cost_stops_being_finite(rng):
+    X, Y = logistic_data(rng, 200, 3, scale=1e150)
+    with pytest.warns(fastlogit.ConvergenceWarning, match="the cost (is inf|rose)"):
+        fastlogit.gradient_descent(X, Y, learning_rate=1e10, num_iterations=5)
