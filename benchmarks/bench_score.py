@@ -13,7 +13,7 @@ runs:
 
 * ``fastlogit score`` as a user runs it (a subprocess: includes interpreter
   start-up, model loading, the atomic rename);
-* ``fastlogit.cli.score_file`` in-process (the same streaming code, no start-up);
+* ``fastlogit.scoring.score_file`` in-process (the same streaming code, no start-up);
 * the NumPy loop a user would write without fastlogit: ``np.load(mmap_mode="r")``,
   ``fastlogit.reference.forward_pass`` on each block (``1 / (1 + exp(-(X @ W + b)))``)
   and an ``open_memmap`` output, with the same block size.
@@ -43,7 +43,7 @@ except ImportError:  # run from a checkout with the in-place build: use it
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     import fastlogit
 from fastlogit import reference
-from fastlogit.cli import DEFAULT_CHUNK_BYTES, score_file
+from fastlogit.scoring import DEFAULT_CHUNK_BYTES, score_file
 from fastlogit.model_io import Model, save_model
 
 ENV_SIZE = "FASTLOGIT_BENCH_SCORE_GB"

@@ -24,6 +24,7 @@ from fastlogit._validation import (
     check_scalar,
     check_threshold,
     check_out,
+    check_probabilities,
     check_W,
     check_X,
     resolve_threads,
@@ -234,7 +235,8 @@ def compute_cost(A: ArrayLike, Y: ArrayLike, eps: float | None = None, *,
     """Mean binary cross-entropy of probabilities A against labels Y, clipped.
 
     ``J = -(1/m) sum[y log a + (1 - y) log(1 - a)]`` with ``a`` clipped to
-    ``[eps, 1 - eps]``, so J is finite for every A in [0, 1].
+    ``[eps, 1 - eps]``, so J is finite for every A in [0, 1].  A value of A
+    outside [0, 1] is an error: scores (logits) go to :func:`cost_from_logits`.
 
     Parameters
     ----------
@@ -259,7 +261,7 @@ def compute_cost(A: ArrayLike, Y: ArrayLike, eps: float | None = None, *,
     >>> round(fastlogit.compute_cost([[0.9, 0.2]], [[1, 0]]), 6)
     0.164252
     """
-    A_arr = as_real_array(A, "A")
+    A_arr = check_probabilities(as_real_array(A, "A"))
     if eps is None:
         eps = float(np.finfo(A_arr.dtype).eps)
     else:

@@ -62,9 +62,12 @@ def newton_direction(H: NDArray, grad: NDArray) -> NDArray:
 
 
 def newton(oracle: Oracle, theta: NDArray, J: float, grad: NDArray, H: NDArray, tol: float,
-           max_iter: int) -> tuple[NDArray, float, NDArray, int, str, bool]:
+           max_iter: int, give_up: Callable[[NDArray, float], str] | None = None,
+           ) -> tuple[NDArray, float, NDArray, int, str, bool]:
     """Minimise J from ``theta`` (where the oracle gave ``J, grad, H``).
 
+    ``give_up(theta, J)``, called after each accepted step, may return a
+    reason to stop (not converged), e.g. that the optimum is at infinity.
     Returns ``(theta, J, grad, n_iter, message, converged)``.
     """
     n_iter = 0
@@ -106,3 +109,6 @@ def newton(oracle: Oracle, theta: NDArray, J: float, grad: NDArray, H: NDArray, 
                 return theta, J, grad, n_iter, "the cost cannot decrease further in floating point", True
             return theta, J, grad, n_iter, "line search could not decrease the cost", False
         theta, J, grad, H = trial, J_t, grad_t, H_t
+        reason = give_up(theta, J) if give_up is not None else ""
+        if reason:
+            return theta, J, grad, n_iter, reason, False

@@ -18,7 +18,7 @@ import math
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["l2_from_C", "penalised_objective", "intercept_start"]
+__all__ = ["l2_from_C", "penalised_objective", "newton_objective", "intercept_start"]
 
 
 def l2_from_C(C: float, weight_sum: float) -> float:
@@ -59,6 +59,28 @@ def penalised_objective(loss_mean: float, dW_mean: NDArray, W: NDArray,
     with np.errstate(all="ignore"):
         J = float(loss_mean) + 0.5 * l2 * float(W @ W)
         return J, dW_mean + l2 * W
+
+
+def newton_objective(loss_sum: float, dW_sum: NDArray, db_sum: float, H_sum: NDArray,
+                     W: NDArray, weight_sum: float, l2: float,
+                     fit_intercept: bool) -> tuple[float, NDArray, NDArray]:
+    """(J, gradient, Hessian) of J over theta = [W, b] (b only if fitted) from the
+    sums of the Newton kernel (``cost_gradient_hessian``), whether they come from
+    one call or are added up over blocks of rows (Dask).
+
+    ``H_sum`` is (n + 1, n + 1) with the intercept last; it is not modified.
+    """
+    n = W.shape[0]
+    scale = 1.0 / weight_sum
+    J, dW = penalised_objective(loss_sum * scale, dW_sum * scale, W, l2)
+    k = n + bool(fit_intercept)
+    grad = np.empty(k)
+    grad[:n] = dW
+    if fit_intercept:
+        grad[n] = db_sum * scale
+    H = H_sum[:k, :k] * scale
+    H[np.arange(n), np.arange(n)] += l2
+    return float(J), grad, H
 
 
 def intercept_start(Y: NDArray, sample_weight: NDArray | None, weight_sum: float) -> float:

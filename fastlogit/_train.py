@@ -1,12 +1,12 @@
-"""Training on the fused kernel: gradient descent, L-BFGS and Newton.
+"""Training on the fused kernels: gradient descent, L-BFGS and Newton.
 
 Every optimiser here evaluates the objective
 
     J(W, b) = sum_i s_i loss_i / sum_i s_i + (l2 / 2) ||W||^2
 
 (``loss_i`` the binary cross-entropy from logits, ``s_i`` the sample weights,
-no penalty on b) with one call of the compiled fused kernel: one pass over X
-for the cost and both gradients.  Inputs are validated once per training run,
+no penalty on b) with one call of a compiled kernel: one pass over X for the
+cost and both gradients (and, for Newton, the Hessian).  Inputs are validated once per training run,
 not once per iteration.
 
 Penalty convention.  scikit-learn's ``LogisticRegression(C=C)`` minimises
@@ -28,7 +28,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from fastlogit import _kernels
 from fastlogit._newton import newton
-from fastlogit._objective import intercept_start, penalised_objective
+from fastlogit._objective import intercept_start, newton_objective, penalised_objective
 from fastlogit._validation import (
     check_bool, check_count, check_labels, check_nonneg, check_sample_weight, check_scalar,
     check_W, check_X, resolve_threads,
@@ -82,13 +82,14 @@ class FitResult:
     converged : bool
         True when the largest gradient component is <= tol, or when the cost
         cannot decrease any further in floating point (scipy's ``ftol``
-        criterion, which scikit-learn also accepts).
+        criterion, which scikit-learn also accepts).  False on linearly
+        separable data without a penalty, where no finite optimum exists.
     grad_max : float
         Largest absolute component of the final gradient (W and, if fitted, b).
     n_evals : int
         Calls of the fused kernel (each one pass over X).
     solver : str
-        "lbfgs" or "newton".
+        "lbfgs", "newton" or "lbfgs+newton" (auto handed over to Newton).
     message : str
         The optimiser's stopping reason.
     """
@@ -152,16 +153,7 @@ class _Objective:
         loss, dW, db, H, _ = _kernels.cost_gradient_hessian(
             self.X, W, b, self.Y, self.sw, self.threads)
         self.n_evals += 1
-        scale = 1.0 / self.weight_sum
-        J, dW = penalised_objective(loss * scale, dW * scale, W, self.l2)
-        k = self.n + self.fit_intercept
-        grad = np.empty(k)
-        grad[: self.n] = dW
-        if self.fit_intercept:
-            grad[self.n] = db * scale
-        H = H[:k, :k] * scale
-        H[np.arange(self.n), np.arange(self.n)] += self.l2
-        return float(J), grad, H
+        return newton_objective(loss, dW, db, H, W, self.weight_sum, self.l2, self.fit_intercept)
 
     def start(self) -> NDArray:
         """W = 0 and b = log-odds of the weighted base rate: the optimum of J
@@ -377,11 +369,35 @@ def _auto_solver(objective: _Objective) -> str:
     return "lbfgs-then-newton"
 
 
+_SEPARABLE = "the data are linearly separable: without a penalty there is no finite optimum"
+
+
 def _newton(objective: _Objective, theta, tol, max_iter):
     """Newton on the in-memory oracle: one compiled pass for J, gradient and Hessian."""
     J, grad, H = objective.with_hessian(theta)
     objective.check_finite(J, grad)
-    return newton(objective.with_hessian, theta, J, grad, H, tol, max_iter)
+    give_up = _separation_watch(objective) if objective.l2 == 0 else None
+    return newton(objective.with_hessian, theta, J, grad, H, tol, max_iter, give_up)
+
+
+def _separation_watch(objective: _Objective):
+    """Stop Newton early on separable data.  There J falls by a constant
+    factor per step (about e) while ||W|| keeps growing, where near a finite
+    optimum J settles; after 3 such steps running, one predict pass checks
+    whether (W, b) separate the data (if not, the count starts again)."""
+    last = {"J": math.inf, "norm": 0.0, "streak": 0}
+
+    def give_up(theta, J):
+        W, b = objective.split(theta)
+        norm = float(np.linalg.norm(W))
+        heading_out = J <= 0.7 * last["J"] and norm > last["norm"]
+        last.update(J=J, norm=norm, streak=last["streak"] + 1 if heading_out else 0)
+        if last["streak"] >= 3:
+            last["streak"] = 0
+            if _separated(objective, W, b):
+                return _SEPARABLE
+        return ""
+    return give_up
 
 
 def fit(X: ArrayLike, Y: ArrayLike, *, l2: float = 0.0, sample_weight: ArrayLike | None = None,
@@ -406,18 +422,23 @@ def fit(X: ArrayLike, Y: ArrayLike, *, l2: float = 0.0, sample_weight: ArrayLike
         False fixes b = 0.
     tol : float
         Stop when the largest absolute gradient component of J is <= tol
-        (scikit-learn's lbfgs criterion).
+        (scikit-learn's lbfgs criterion, on the same scaled objective).  Newton
+        also requires its decrement to promise a further decrease of J of at
+        most max(tol^2, rounding): one more cheap step near the optimum.
     max_iter : int
         Maximum optimiser iterations.
     n_threads : int, optional
-        Threads of the fused kernel and of the Newton Hessian pass (None: all
-        usable cores).  Results do not depend on it.
+        Threads of the compiled kernels (None: all usable cores).  Results do
+        not depend on it.
     solver : {"auto", "lbfgs", "newton"}
-        "lbfgs": scipy's L-BFGS-B (``scipy.optimize.minimize(jac=True)``).
-        "newton": damped Newton with the exact Hessian (one extra blocked
-        pass over X and O(m n^2) flops per step; converges in a few steps).
-        "auto": Newton for at most ``NEWTON_MAX_PARAMS`` (200) parameters
-        when m >= n, L-BFGS otherwise.  Newton needs only NumPy.
+        "lbfgs": SciPy's L-BFGS-B, one pass over X per evaluation.
+        "newton": damped Newton, one compiled pass over X for J, gradient and
+        Hessian per iteration (O(m n^2) multiply-adds; needs only NumPy).
+        "auto" (chosen by measurement, see docs/training.md): L-BFGS above 200
+        parameters or with fewer rows than features; Newton when the column
+        scales differ by more than 100x; otherwise L-BFGS for up to 12
+        evaluations, then Newton from there if it has not converged
+        (``FitResult.solver`` is then "lbfgs+newton").
 
     Returns
     -------
@@ -427,8 +448,10 @@ def fit(X: ArrayLike, Y: ArrayLike, *, l2: float = 0.0, sample_weight: ArrayLike
     Warns
     -----
     ConvergenceWarning
-        When it stops (max_iter, failed line search) before converging (also a
-        ``sklearn.exceptions.ConvergenceWarning`` if scikit-learn is installed).
+        When it stops (max_iter, failed line search) before converging, or when
+        l2 = 0 and the data are linearly separable (no finite optimum:
+        ``converged`` is then False); also a
+        ``sklearn.exceptions.ConvergenceWarning`` if scikit-learn is installed.
 
     Examples
     --------
@@ -466,7 +489,7 @@ def fit(X: ArrayLike, Y: ArrayLike, *, l2: float = 0.0, sample_weight: ArrayLike
     W, b = objective.split(theta)
     if objective.l2 == 0 and _separated(objective, W, b):
         converged = False
-        message = "the data are linearly separable: without a penalty there is no finite optimum"
+        message = _SEPARABLE
         _warn_separable(f"fastlogit.fit ({solver})", W)
     elif not converged:
         _warn_not_converged(f"fastlogit.fit ({solver})", n_iter, grad_max, tol, message)

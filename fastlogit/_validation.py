@@ -66,7 +66,16 @@ def working_dtype(dtype, name: str, source: str = "") -> np.dtype:
     else is a TypeError naming ``name``.  This is the one rule for in-memory
     arrays, file columns and Dask blocks alike.
     """
-    dtype = np.dtype(dtype)
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        # pandas' nullable dtypes (Int64, Float32, boolean) wrap a NumPy one;
+        # anything else (categorical, string, ...) is not a number column.
+        inner = getattr(dtype, "numpy_dtype", None)
+        if inner is None:
+            raise TypeError(f"{name} must hold real numbers (float32, float64, int or bool); "
+                            f"got dtype {dtype}{source}") from None
+        dtype = np.dtype(inner)
     kind = dtype.kind
     if kind == "f":
         if dtype.itemsize > 8:
@@ -77,6 +86,17 @@ def working_dtype(dtype, name: str, source: str = "") -> np.dtype:
         return np.dtype(np.float64)
     raise TypeError(f"{name} must hold real numbers (float32, float64, int or bool); "
                     f"got dtype {dtype}{source}")
+
+
+def check_float_dtype(dtype, name: str) -> np.dtype:
+    """float32 or float64 exactly (a dtype asked for, not data to convert)."""
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        dtype = None
+    if dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must be float32 or float64; got {dtype}")
+    return dtype
 
 
 def as_contiguous(arr: np.ndarray) -> np.ndarray:
@@ -192,6 +212,18 @@ def check_threshold(value, name: str = "threshold") -> float:
     return check_number(value, name, lambda t: not math.isnan(t), "a real number (not NaN)")
 
 
+def check_weight_values(sample_weight, m: int, rows_of: str = "X") -> np.ndarray:
+    """Sample weights (or one block of them) as a contiguous float64 vector of
+    length m, every weight finite and non-negative (no condition on the sum:
+    one block of a larger set may be all zero)."""
+    sw = as_contiguous(as_row(sample_weight, "sample_weight", m, rows_of).astype(np.float64, copy=False))
+    bad = ~(np.isfinite(sw) & (sw >= 0))
+    if np.any(bad):
+        raise ValueError(f"sample_weight must be finite and non-negative; got "
+                         f"{int(np.count_nonzero(bad))} value(s) that are not, e.g. {float(sw[bad][0])!r}")
+    return sw
+
+
 def check_sample_weight(sample_weight, m: int, rows_of: str = "X") -> tuple[np.ndarray, float]:
     """(weights as a contiguous float64 vector, their sum); ``None`` gives an
     empty vector (the kernels' "unit weights") and the sum m.
@@ -200,11 +232,7 @@ def check_sample_weight(sample_weight, m: int, rows_of: str = "X") -> tuple[np.n
     """
     if sample_weight is None:
         return np.empty(0, dtype=np.float64), float(m)
-    sw = as_contiguous(as_row(sample_weight, "sample_weight", m, rows_of).astype(np.float64, copy=False))
-    bad = ~(np.isfinite(sw) & (sw >= 0))
-    if np.any(bad):
-        raise ValueError(f"sample_weight must be finite and non-negative; got "
-                         f"{int(np.count_nonzero(bad))} value(s) that are not, e.g. {float(sw[bad][0])!r}")
+    sw = check_weight_values(sample_weight, m, rows_of)
     # Finite weights near the float64 limit can overflow the sum: that is the
     # caller's error to report, not a RuntimeWarning/FloatingPointError.
     with np.errstate(over="ignore"):
@@ -218,12 +246,32 @@ def check_labels(Y, m: int, name: str = "Y", rows_of: str = "X") -> np.ndarray:
     """Labels as a contiguous 1-D array of length m, every value in [0, 1]
     (0/1 or soft labels); NaN is rejected."""
     Y = as_row(Y, name, m, rows_of)
-    ok = (Y >= 0) & (Y <= 1)
-    if not ok.all():
-        bad = Y[~ok]
+    outside = labels_outside(Y)
+    if outside.any():
+        bad = Y[outside]
         raise ValueError(f"{name} must hold labels in [0, 1] (0/1, or soft labels); found "
                          f"{bad.size} value(s) outside (NaN included), e.g. {float(bad[0])!r}")
     return Y
+
+
+def labels_outside(Y: np.ndarray) -> np.ndarray:
+    """Mask of the labels that are not in [0, 1] (NaN included): the one label rule."""
+    with np.errstate(invalid="ignore"):
+        return ~((Y >= 0) & (Y <= 1))
+
+
+def check_probabilities(A: np.ndarray, name: str = "A") -> np.ndarray:
+    """Probabilities: every value in [0, 1] or NaN (a NaN example is reported
+    by the cost as NaN, not dropped).  Values outside are most often scores
+    (logits) passed by mistake: the message says where those go."""
+    with np.errstate(invalid="ignore"):
+        outside = (A < 0) | (A > 1)
+    if outside.any():
+        bad = A[outside]
+        raise ValueError(f"{name} must hold probabilities in [0, 1]; got {bad.size} value(s) "
+                         f"outside, e.g. {float(bad[0])!r}. For scores z = X @ W + b (logits) "
+                         f"use cost_from_logits(Z, Y), which is also exact where A rounds to 0 or 1")
+    return A
 
 
 def check_binary_labels(y, name: str = "y") -> np.ndarray:
@@ -240,7 +288,7 @@ def check_binary_labels(y, name: str = "y") -> np.ndarray:
 def check_labels_found(n_bad: int, Y: np.ndarray, name: str = "Y") -> None:
     """Raise if the kernel counted labels outside [0, 1] (or NaN)."""
     if n_bad:
-        bad = Y[~((Y >= 0) & (Y <= 1))]
+        bad = Y[labels_outside(Y)]
         raise ValueError(
             f"{name} must hold labels in [0, 1] (0/1, or soft labels); "
             f"got {int(n_bad)} value(s) outside (NaN included), e.g. {float(bad[0])!r}"
@@ -319,3 +367,11 @@ def cpu_count() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+def check_choice(value, name: str, choices) -> str:
+    """One of a few allowed strings (an option such as ``on_invalid``)."""
+    if not isinstance(value, str) or value not in choices:
+        listed = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{name} must be one of {listed}; got {_describe(value)}")
+    return value

@@ -62,6 +62,26 @@ _CLASS_WEIGHT_TAKES_SW = "sample_weight" in inspect.signature(compute_class_weig
 _SOLVERS = ("auto", "lbfgs", "newton")
 
 
+def _two_numeric_classes(y):
+    """(classes, y == classes[1]) when y holds exactly two integer-valued
+    numbers, else (None, None).
+
+    The common case in O(m): scikit-learn's label checks sort y three times
+    (np.unique in type_of_target, twice, and for the classes), which costs
+    more than a whole fit on 10^6 rows.  Anything else (strings, one class,
+    more classes, non-integer floats) takes the general path and its errors.
+    """
+    if y.ndim != 1 or y.dtype.kind not in "biuf" or y.size == 0:
+        return None, None
+    lo, hi = y.min(), y.max()
+    if not (lo < hi) or (y.dtype.kind == "f" and (lo != np.floor(lo) or hi != np.floor(hi))):
+        return None, None
+    upper = y == hi
+    if np.count_nonzero(upper) + np.count_nonzero(y == lo) != y.size:
+        return None, None
+    return np.array([lo, hi], dtype=y.dtype), upper.astype(np.intp)
+
+
 def _validated_fit(fit):
     """scikit-learn's own parameter validation when it has it (>= 1.3), the
     hand checks of ``_check_params`` otherwise."""
@@ -192,6 +212,23 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         """C as fit uses it: penalty=None is scikit-learn's spelling of C = inf."""
         return math.inf if self.penalty is None else float(self.C)
 
+    @staticmethod
+    def _encode_labels(y):
+        """(classes, index of each label) by scikit-learn's rules, with its errors."""
+        check_classification_targets(y)
+        y_type = type_of_target(y, input_name="y")
+        classes, y_index = np.unique(y, return_inverse=True)
+        if classes.size > 2 or y_type not in ("binary", "multiclass"):
+            raise ValueError(
+                "Only binary classification is supported. The type of the target is "
+                f"{y_type} with {classes.size} classes {list(classes[:5])}"
+                f"{'...' if classes.size > 5 else ''}; for more classes wrap this estimator in "
+                "sklearn.multiclass.OneVsRestClassifier or use sklearn's LogisticRegression.")
+        if classes.size < 2:
+            raise ValueError("This solver needs samples of 2 classes in the data, but the "
+                             f"data contains only one class: {classes[0]!r}")
+        return classes, y_index
+
     @_validated_fit
     def fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None):
         """Fit the model.
@@ -212,18 +249,9 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         if type(X).__module__.startswith("dask."):
             return self._fit_dask(X, y, sample_weight)
         X, y = _validate_data(self, X, y, dtype=_FLOAT_DTYPES, order=None)
-        check_classification_targets(y)
-        y_type = type_of_target(y, input_name="y")
-        classes, y_index = np.unique(y, return_inverse=True)
-        if classes.size > 2 or y_type not in ("binary", "multiclass"):
-            raise ValueError(
-                "Only binary classification is supported. The type of the target is "
-                f"{y_type} with {classes.size} classes {list(classes[:5])}"
-                f"{'...' if classes.size > 5 else ''}; for more classes wrap this estimator in "
-                "sklearn.multiclass.OneVsRestClassifier or use sklearn's LogisticRegression.")
-        if classes.size < 2:
-            raise ValueError("This solver needs samples of 2 classes in the data, but the "
-                             f"data contains only one class: {classes[0]!r}")
+        classes, y_index = _two_numeric_classes(y)
+        if classes is None:
+            classes, y_index = self._encode_labels(y)
         self.classes_ = classes
 
         weighted = sample_weight is not None or self.class_weight is not None

@@ -21,16 +21,19 @@ file and what is wrong.
 """
 from __future__ import annotations
 
+import collections
 import json
 import math
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "Model", "ModelFileError", "load_model", "save_model"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "Model", "ModelFileError", "fastlogit_version", "load_model",
+           "save_model"]
 
 FORMAT = "fastlogit-model"
 FORMAT_VERSION = 1
@@ -140,10 +143,12 @@ def save_model(model: Model, path: str | os.PathLike) -> None:
     >>> load_model(path).b
     -5.66
     """
-    from fastlogit._io import atomic_output  # local: _io is the heavier module
+    from fastlogit.io.files import atomic_output
 
     path = Path(path)
     document = model.to_dict()
+    # Which fastlogit wrote the file: the first thing to ask about a model.
+    document["training"].setdefault("fastlogit_version", fastlogit_version())
     # Metadata may hold NumPy scalars or an unknown (non-finite) metric; the
     # model itself is validated as it is, so a NaN weight is refused below.
     document["training"] = _jsonable(document["training"])
@@ -153,6 +158,15 @@ def save_model(model: Model, path: str | os.PathLike) -> None:
     with atomic_output(path) as tmp:
         with open(tmp, "w", encoding="utf-8") as fh:
             fh.write(text)
+
+
+def fastlogit_version() -> str:
+    """The version of this fastlogit (recorded in every model file it writes)."""
+    try:
+        from fastlogit._version import __version__
+    except ImportError:
+        from fastlogit import __version__
+    return __version__
 
 
 def _reject_constant(name: str) -> float:
@@ -179,18 +193,25 @@ def load_model(path: str | os.PathLike) -> Model:
     """
     name = str(path)
     try:
-        size = os.path.getsize(path)
-        if size > MAX_BYTES:
-            raise ModelFileError(f"model file {name!r} is {size} bytes; "
-                                 f"a fastlogit model is a small JSON file (is this the right file?)")
+        # A device (/dev/zero) or a FIFO has no size to check in advance (and
+        # opening a FIFO waits for a writer): only regular files are model
+        # files, and no more than the limit (plus one byte, to tell "at the
+        # limit" from "beyond") is ever read.
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            if os.path.isdir(path):
+                raise IsADirectoryError(path)
+            raise ModelFileError(f"model file {name!r} is not a regular file (a device or a pipe?)")
         with open(path, "rb") as fh:
-            raw = fh.read()
+            raw = fh.read(MAX_BYTES + 1)
     except FileNotFoundError:
         raise ModelFileError(f"model file {name!r} does not exist") from None
     except IsADirectoryError:
         raise ModelFileError(f"model file {name!r} is a folder, not a file") from None
     except OSError as exc:
         raise ModelFileError(f"cannot read model file {name!r}: {exc.strerror or exc}") from None
+    if len(raw) > MAX_BYTES:
+        raise ModelFileError(f"model file {name!r} is larger than {MAX_BYTES} bytes; "
+                             f"a fastlogit model is a small JSON file (is this the right file?)")
     if not raw.strip():
         raise ModelFileError(f"model file {name!r} is empty")
     try:
@@ -204,11 +225,22 @@ def load_model(path: str | os.PathLike) -> Model:
         where = f" (line {exc.lineno}, column {exc.colno})" if hasattr(exc, "lineno") else ""
         msg = exc.msg if hasattr(exc, "msg") else str(exc)
         raise ModelFileError(f"model file {name!r} is not valid JSON{where}: {msg}") from None
+    except RecursionError:
+        raise ModelFileError(f"model file {name!r} is not a fastlogit model "
+                             f"(its JSON is nested too deeply)") from None
     return _validate(document, name)
 
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_finite(value: Any) -> bool:
+    """A JSON number that is a finite float (a 400-digit integer is not)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def _validate(document: Any, name: str) -> Model:
@@ -231,7 +263,7 @@ def _validate(document: Any, name: str) -> Model:
             or not all(isinstance(f, str) and f for f in features)):
         raise fail("features must be a non-empty list of column names (strings)")
     if len(set(features)) != len(features):
-        dupes = sorted({f for f in features if features.count(f) > 1})
+        dupes = sorted(f for f, k in collections.Counter(features).items() if k > 1)
         raise fail(f"features has duplicate names: {', '.join(dupes)}")
 
     W = document.get("W")
@@ -240,16 +272,22 @@ def _validate(document: Any, name: str) -> Model:
     if len(W) != len(features):
         raise fail(f"W has {len(W)} weights but features has {len(features)} names; "
                    f"expected one weight per feature")
-    if not all(math.isfinite(w) for w in W):
-        raise fail("W holds a non-finite weight")
+    if not all(_is_finite(w) for w in W):
+        raise fail("W holds a non-finite weight (or a number beyond the float range)")
 
     b = document.get("b")
-    if not _is_number(b) or not math.isfinite(b):
-        raise fail(f"b must be a finite number; got {b!r}")
+    if not _is_number(b) or not _is_finite(b):
+        raise fail(f"b must be a finite number; got {str(b)[:40]}")
 
     dtype = document.get("dtype", "float64")
     if dtype not in DTYPES:
         raise fail(f"dtype must be one of {', '.join(DTYPES)}; got {dtype!r}")
+    # A float32 model computes in float32: a weight beyond its range would
+    # become inf and every score NaN.
+    limit = float(np.finfo(dtype).max)
+    if any(abs(float(w)) > limit for w in W) or abs(float(b)) > limit:
+        raise fail(f"a weight or b is beyond the range of {dtype} (largest {limit:.7g}); "
+                   f"store the model as float64")
 
     training = document.get("training", {})
     if not isinstance(training, dict):

@@ -8,6 +8,47 @@ import pytest
 
 import fastlogit
 
+# ---------------------------------------------------------------------------
+# Hypothesis: the profiles, registered once for every test file.
+# FASTLOGIT_HYPOTHESIS_PROFILE=quick (a local run), ci (default) or thorough
+# (a release, or a change to the scalar math); FASTLOGIT_HYPOTHESIS_RANDOM=1
+# draws new examples instead of CI's reproducible ones.
+# ---------------------------------------------------------------------------
+try:
+    from hypothesis import HealthCheck, settings
+except ImportError:  # pragma: no cover - hypothesis is a test dependency
+    settings = None
+if settings is not None:
+    _COMMON = dict(deadline=None, database=None,  # no .hypothesis/ folder in the checkout
+                   derandomize=os.environ.get("FASTLOGIT_HYPOTHESIS_RANDOM") != "1",
+                   # The autouse np.errstate fixture below is harmless to share between examples.
+                   suppress_health_check=[HealthCheck.too_slow,
+                                          HealthCheck.function_scoped_fixture])
+    settings.register_profile("quick", max_examples=25, **_COMMON)
+    settings.register_profile(
+        "ci", max_examples=int(os.environ.get("FASTLOGIT_HYPOTHESIS_EXAMPLES", "200")), **_COMMON)
+    settings.register_profile("thorough", max_examples=30_000, **_COMMON)
+    settings.load_profile(os.environ.get("FASTLOGIT_HYPOTHESIS_PROFILE", "ci"))
+
+
+# ---------------------------------------------------------------------------
+# Markers for a quick local run: python -m pytest -m "not slow and not dask and not cli"
+# (CI runs everything but "slow"; see tests/README.md).
+# ---------------------------------------------------------------------------
+_FILE_MARKERS = {"test_dask.py": "dask", "test_dask_parts.py": "dask", "test_cli.py": "cli"}
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "dask: uses Dask (test_dask.py starts a local cluster)")
+    config.addinivalue_line("markers", "cli: runs the command line in subprocesses")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        marker = _FILE_MARKERS.get(Path(str(item.fspath)).name)
+        if marker:
+            item.add_marker(marker)
+
 # The package under test, wherever it is (in-place build or installed).
 PACKAGE_PARENT = str(Path(fastlogit.__file__).resolve().parent.parent)
 

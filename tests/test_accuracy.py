@@ -36,14 +36,13 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import math
-import os
 import platform
 import warnings
 
 import mpmath
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from mpmath import libmp
 
@@ -81,15 +80,8 @@ COST_RTOL = 1e-14
 DTYPES = {"float64": np.float64, "float32": np.float32}
 FMT_IDS = ["f64", "f32"]
 
-_PROFILES = {
-    # CI: a few seconds per test.  thorough: for a release or a new fl_math.h.
-    # database=None: no .hypothesis/ directory written into the checkout.
-    "ci": settings(max_examples=200, deadline=None, database=None,
-                   suppress_health_check=[HealthCheck.too_slow]),
-    "thorough": settings(max_examples=30_000, deadline=None, database=None,
-                         suppress_health_check=[HealthCheck.too_slow]),
-}
-HYPOTHESIS = _PROFILES[os.environ.get("FASTLOGIT_HYPOTHESIS_PROFILE", "ci")]
+# The profile (examples, deadline, database) is chosen in conftest.py.
+HYPOTHESIS = settings()
 
 
 def worst(errors: np.ndarray, z: np.ndarray, extra: str = "") -> str:

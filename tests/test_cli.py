@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import fastlogit
-from fastlogit.cli import load_diabetes
+from fastlogit.demo import load_diabetes
 from fastlogit.model_io import Model, load_model, save_model
 
 from conftest import PACKAGE_PARENT  # the package under test: in-place build or installed
@@ -512,6 +512,98 @@ def test_train_skip_invalid_rows_and_bad_output(tmp_path):
                  "expected one of .json")
     assert_fails(run("train", "missing.csv", "--target", "y", "-o", "m2.json", cwd=tmp_path),
                  "DATA 'missing.csv' does not exist")
+
+
+# ---------------------------------------------------------------------------
+# train on real tables: ID columns, text labels, near-miss column names
+# ---------------------------------------------------------------------------
+
+CANCER = ("id,radius,texture,diagnosis\n"
+          "p1,17.99,10.38,M\np2,13.54,14.36,B\np3,20.57,17.77,M\np4,11.42,20.38,B\n"
+          "p5,12.45,15.70,M\np6,13.08,15.71,B\np7,19.81,22.15,M\np8,9.50,12.44,B\n")
+
+
+def test_train_with_exclude_and_positive_records_both_labels(tmp_path):
+    (tmp_path / "c.csv").write_text(CANCER)
+    result = run("train", "c.csv", "--target", "diagnosis", "--positive", "M", "--exclude", "id",
+                 "-o", "m.json", cwd=tmp_path)
+    assert_ok(result)
+    model = load_model(tmp_path / "m.json")
+    assert model.features == ["radius", "texture"]
+    assert model.training["positive"] == "M" and model.training["negative"] == "B"
+    assert model.training["fastlogit_version"] == fastlogit.__version__
+    assert "'M' is 1 and 'B' is 0" in result.stdout
+    X = np.loadtxt(tmp_path / "c.csv", delimiter=",", skiprows=1, usecols=(1, 2))
+    y = np.array([1, 0, 1, 0, 1, 0, 1, 0.0])
+    want = fastlogit.fit(X, y.reshape(1, -1), l2=1 / 8, tol=1e-8)
+    np.testing.assert_allclose(model.W, want.W, rtol=1e-6)
+    # Numeric labels name the positive class too: 2 is 1, 4 is 0.
+    (tmp_path / "n.csv").write_text("x,y\n1,2\n2,4\n3,2\n4,4\n5,4\n")
+    assert_ok(run("train", "n.csv", "--target", "y", "--positive", "4", "-o", "n.json",
+                  cwd=tmp_path))
+    assert load_model(tmp_path / "n.json").training["negative"] == 2
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["--target", "diagnosis", "--exclude", "id"],
+     ["column 'diagnosis' (--target) holds labels that are not numbers", "--positive"]),
+    (["--target", "diagnosis", "--positive", "M"],
+     ["column 'id': 'p1' is not a number", "--exclude"]),
+    (["--target", "diagnosis", "--positive", "X", "--exclude", "id"],
+     ["--positive 'X' is not a label of", "'M', 'B'"]),
+    (["--target", "Diagnosis", "--positive", "M"],
+     ["has no column 'Diagnosis' (named by --target); did you mean 'diagnosis'?"]),
+    (["--target", "diagnosis", "--positive", "M", "--exclude", "idd"],
+     ["has no column 'idd' (named by --exclude); did you mean 'id'?"]),
+])
+def test_train_errors_on_real_tables_say_what_to_do(tmp_path, args, fragments):
+    (tmp_path / "c.csv").write_text(CANCER)
+    assert_fails(run("train", "c.csv", *args, "-o", "m.json", cwd=tmp_path), *fragments)
+
+
+def test_train_a_third_label_is_an_error(tmp_path):
+    (tmp_path / "c.csv").write_text(CANCER + "p9,10.0,10.0,?\n")
+    assert_fails(run("train", "c.csv", "--target", "diagnosis", "--positive", "M",
+                     "--exclude", "id", "-o", "m.json", cwd=tmp_path),
+                 "holds 3 distinct labels ('M', 'B', '?')")
+
+
+def test_column_errors_list_every_column(tmp_path):
+    names = [f"col{j:02d}" for j in range(30)]
+    (tmp_path / "w.csv").write_text(",".join(names) + "\n" + ",".join(["1"] * 30) + "\n")
+    line = assert_fails(run("train", "w.csv", "--target", "zzz", "-o", "m.json", cwd=tmp_path),
+                        "has no column 'zzz'", "its 30 columns")
+    assert all(name in line for name in names)
+
+
+def test_version(tmp_path):
+    result = run("--version", cwd=tmp_path)
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"fastlogit {fastlogit.__version__}"
+
+
+def test_convert_and_score_an_onnx_model(tmp_path):
+    interop = pytest.importorskip("fastlogit.interop")
+    pytest.importorskip("onnx")
+    sklearn_linear = pytest.importorskip("sklearn.linear_model")
+    skl2onnx = pytest.importorskip("skl2onnx")
+    from skl2onnx.common.data_types import FloatTensorType
+
+    X = np.random.default_rng(0).normal(size=(200, 3))
+    y = (X[:, 0] - X[:, 1] > 0).astype(int)
+    est = sklearn_linear.LogisticRegression().fit(X, y)
+    onnx_model = skl2onnx.convert_sklearn(est, initial_types=[("X", FloatTensorType([None, 3]))])
+    (tmp_path / "m.onnx").write_bytes(onnx_model.SerializeToString())
+    want = interop.model_from_onnx(tmp_path / "m.onnx")
+    assert_ok(run("convert", "m.onnx", "-o", "m.json", cwd=tmp_path))
+    np.testing.assert_array_equal(load_model(tmp_path / "m.json").W, want.W)
+    np.save(tmp_path / "X.npy", X)
+    assert_ok(run("score", "X.npy", "--model", "m.onnx", "-o", "p.npy", cwd=tmp_path))
+    # Scored in the model's precision (ONNX models are float32).
+    dtype = np.dtype(want.dtype)
+    np.testing.assert_array_equal(np.load(tmp_path / "p.npy"),
+                                  fastlogit.forward_pass(X.astype(dtype), want.W.astype(dtype),
+                                                         want.b)[0])
 
 
 # ---------------------------------------------------------------------------

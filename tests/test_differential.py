@@ -18,24 +18,16 @@ CI: 200 examples per test, each checked in up to 7 layouts: ~1,200 examples and
 """
 from __future__ import annotations
 
-import os
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import fastlogit
 from fastlogit import reference
 
-EXAMPLES = int(os.environ.get("FASTLOGIT_HYPOTHESIS_EXAMPLES", "200"))
-SETTINGS = settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    derandomize=os.environ.get("FASTLOGIT_HYPOTHESIS_RANDOM") != "1",   # reproducible in CI
-    # conftest's autouse np.errstate fixture is harmless to share between examples.
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-    database=None,
-)
+# The profile (examples, derandomize, deadline, database) is chosen in conftest.py.
+SETTINGS = settings()
 
 DTYPES = [np.float64, np.float32, np.float16, np.int32, np.int64, np.uint8, np.bool_,
           np.dtype(">f8"), np.dtype(">f4")]

@@ -311,3 +311,26 @@ def test_tiny_sample_weights_name_the_weights_not_l2(synthetic):
     with pytest.raises(ValueError, match=r"sample_weight.*raise C") as info:
         LogisticRegression().fit(X, y, sample_weight=np.full(len(y), 1e-320))
     assert "l2" not in str(info.value)
+
+
+@pytest.mark.parametrize("labels", [(0, 1), (-1.0, 3.0), (False, True), (2, 7)])
+def test_two_numeric_labels_take_the_fast_path_with_the_same_result(synthetic, labels):
+    from fastlogit.estimator import _two_numeric_classes
+
+    X, y = synthetic
+    y_lab = np.where(y == 1, labels[1], labels[0])
+    classes, index = _two_numeric_classes(y_lab)
+    np.testing.assert_array_equal(classes, np.unique(y_lab))
+    assert classes.dtype == y_lab.dtype
+    np.testing.assert_array_equal(index, np.unique(y_lab, return_inverse=True)[1])
+    as_strings = LogisticRegression().fit(X, y_lab.astype(str))   # the general path
+    np.testing.assert_array_equal(LogisticRegression().fit(X, y_lab).coef_, as_strings.coef_)
+
+
+@pytest.mark.parametrize("y", [[0.0, 0.5, 1.0], [1, 1, 1], [0, 1, 2]])
+def test_labels_outside_the_fast_path_get_the_general_errors(y):
+    from fastlogit.estimator import _two_numeric_classes
+
+    assert _two_numeric_classes(np.asarray(y))[0] is None
+    with pytest.raises(ValueError):
+        LogisticRegression().fit(np.arange(3.0).reshape(3, 1), y)

@@ -261,6 +261,11 @@ for f in ["forward_pass", "predict"]:
     case(f, "W-inf", OK, W=np.array([[0.5], [-np.inf], [2.0]]))
 case("cost_from_logits", "Z-nan", OK, Z=np.array([[np.nan, 1.0, 2.0, 0.0, 1.0, -1.0]]))
 case("compute_cost", "A-nan", OK, A=np.array([[np.nan, 0.5, 0.5, 0.5, 0.5, 0.5]]))
+# A outside [0, 1] is a mistake (scores passed as probabilities), not something to clip.
+for value in [1.5, -0.25, math.inf, -math.inf]:
+    case("compute_cost", f"A-outside-{value!r}",
+         wrong(ValueError, "A", "probabilities in [0, 1]", repr(value), "cost_from_logits"),
+         A=np.array([[0.5, 0.5, value, 0.5, 0.5, 0.5]]))
 
 # -- labels outside [0, 1]; soft labels ------------------------------------------
 for f in WITH_Y:

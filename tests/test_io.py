@@ -4,14 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fastlogit._io import (
-    InputError,
-    NpyWriter,
-    OutputError,
-    atomic_output,
-    check_output_path,
-    open_table,
-)
+from fastlogit.io import InputError, OutputError, atomic_output, check_output_path, open_table
+from fastlogit.io.writers import NpyWriter
 
 
 def read_all(path, chunk_rows=3, columns=None):
@@ -64,9 +58,22 @@ def test_npz_problems(tmp_path):
         open_table(tmp_path / "junk.npz")
 
 
-def test_csv_header_quotes_blank_lines_and_tsv(tmp_path):
+@pytest.fixture(params=["pyarrow", "numpy"])
+def csv_engine(request, monkeypatch):
+    """Run a CSV test with each engine: pyarrow's reader and the NumPy-only fallback."""
+    from fastlogit.io import csv as csv_module
+
+    if request.param == "pyarrow":
+        pytest.importorskip("pyarrow.csv")
+    else:
+        monkeypatch.setattr(csv_module, "have_pyarrow_csv", lambda: False)
+    return request.param
+
+
+def test_csv_header_quotes_blank_lines_and_tsv(tmp_path, csv_engine):
     (tmp_path / "a.csv").write_text('x,"y"\n1,"2.5"\n\n3,4\n5,\n')
     reader, blocks = read_all(tmp_path / "a.csv", chunk_rows=2)
+    assert reader.engine == csv_engine
     assert reader.named and reader.columns == ["x", "y"]
     table = np.concatenate(blocks)
     np.testing.assert_array_equal(table[:2], [[1, 2.5], [3, 4]])
@@ -78,7 +85,7 @@ def test_csv_header_quotes_blank_lines_and_tsv(tmp_path):
     np.testing.assert_array_equal(np.concatenate(blocks), [[1, 2], [3, 4]])
 
 
-def test_csv_errors_name_the_line(tmp_path):
+def test_csv_errors_name_the_line(tmp_path, csv_engine):
     (tmp_path / "a.csv").write_text("x,y\n1,2\n3,4\n5,six\n")
     with open_table(tmp_path / "a.csv") as reader, pytest.raises(
             InputError, match=r"row 3 \(line 4\), column 'y': 'six' is not a number"):
@@ -89,6 +96,31 @@ def test_csv_errors_name_the_line(tmp_path):
     (tmp_path / "c.csv").write_text("x,x\n1,2\n")
     with pytest.raises(InputError, match="repeats a column name"):
         open_table(tmp_path / "c.csv")
+
+
+def test_csv_blank_lines_before_the_header(tmp_path, csv_engine):
+    (tmp_path / "a.csv").write_text("\n\nx,y\n1,2\n\n3,4\n")
+    reader, blocks = read_all(tmp_path / "a.csv", chunk_rows=5)
+    assert reader.columns == ["x", "y"]
+    np.testing.assert_array_equal(np.concatenate(blocks), [[1, 2], [3, 4]])
+    assert reader.read_labels(1).tolist() == ["2", "4"]
+    assert reader.row_label(1) == "row 2 (line 6)"
+
+
+def test_csv_lines_of_spaces_carry_no_row(tmp_path, csv_engine):
+    # pyarrow refuses such a line; the rows after it are still read (by NumPy).
+    rows = "".join(f"{i},{i + 0.5}\n" for i in range(50))
+    (tmp_path / "a.csv").write_text("x,y\n" + rows + "   \n" + rows)
+    reader, blocks = read_all(tmp_path / "a.csv", chunk_rows=7)
+    want = np.array([[i, i + 0.5] for i in range(50)] * 2)
+    np.testing.assert_array_equal(np.concatenate(blocks), want)
+
+
+def test_csv_labels_are_read_as_text(tmp_path, csv_engine):
+    (tmp_path / "a.csv").write_text("x,label\n1, M\n\n2,B\n3,\n")
+    with open_table(tmp_path / "a.csv") as reader:
+        assert reader.read_labels(1).tolist() == ["M", "B", ""]
+        assert reader.read_labels(0).tolist() == ["1", "2", "3"]
 
 
 def test_parquet_nulls_become_nan(tmp_path):

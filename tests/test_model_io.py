@@ -28,7 +28,10 @@ def test_round_trip_is_exact(saved):
     np.testing.assert_array_equal(loaded.W, model.W)  # bit for bit, subnormal included
     assert loaded.b == model.b
     assert loaded.dtype == "float64"
-    assert loaded.training == {"rows": 400, "cost": 0.47, "converged": False, "n_iter": 7}
+    # save_model records which fastlogit wrote the file.
+    import fastlogit
+    assert loaded.training == {"rows": 400, "cost": 0.47, "converged": False, "n_iter": 7,
+                               "fastlogit_version": fastlogit.__version__}
     document = json.loads(path.read_text())
     assert document["format"] == "fastlogit-model"
     assert document["format_version"] == FORMAT_VERSION

@@ -1,0 +1,86 @@
+"""fastlogit on Dask: scoring and training when X does not fit one machine.
+
+Modules: :mod:`~fastlogit.dask.arrays` (lazy sigmoid, forward_pass, predict,
+score_dataframe), :mod:`~fastlogit.dask.reductions` (cost_and_gradients and
+fit, on the kernel's own reduction chunks and combine) and
+:mod:`~fastlogit.dask.parts` (folders of Parquet or .npy parts, scored with
+the engine of ``fastlogit score``).
+
+Install with ``pip install "fastlogit[dask]"``.  fastlogit's compiled kernels run
+inside Dask tasks, one block of rows at a time; Dask does the scheduling, the
+data movement and the fault tolerance.  Nothing here moves X: every task reads
+one row block (and the matching block of Y / sample weights) and returns
+either that block's scores or a few numbers (its partial sums).
+
+Conventions are those of :mod:`fastlogit`: X (m, n) one example per row, a dask
+array chunked along rows only; Y (1, m) or (m,); W (n, 1); b scalar.
+
+Reproducibility of :func:`cost_and_gradients`
+---------------------------------------------
+Each row block's *unnormalised* sums (loss, X^T r, sum r, weight) come from
+the compiled fused kernel, exactly as the in-memory call computes them.  The
+tree reduction only gathers these partials, in block order; the root combines
+them with the kernel's own compensated (Neumaier) summation, in block order.
+So:
+
+1. The result does not depend on the number of workers, the order in which
+   tasks finish, retries after a lost worker, ``split_every``, or
+   ``n_threads``: it is a function of the row chunks (and the values) only.
+   It equals, bit for bit, :func:`in_memory_cost_and_gradients` on a NumPy X
+   with the same row chunks.
+2. It equals ``fastlogit.cost_and_gradients`` on the whole X in memory **bit
+   for bit** when (a) the row chunks are :func:`kernel_row_chunks` ``(m, n,
+   dtype)`` (the in-memory kernel's own reduction chunks), (b) each of those
+   chunks holds at most 64 kernel blocks, i.e. ``m <= 4096 *
+   rows_per_block(n)`` (2 097 152 rows for n <= 16 float64 features; beyond
+   that the kernel re-chunks a block and the summation trees differ), (c) the
+   in-memory X and every block are C-contiguous (C and F layouts accumulate
+   the dot products in different orders), and (d) the sample weights are
+   None, or their block sums are exact (integers, for example): the in-memory
+   call normalises by ``numpy.sum`` of all weights, this one by the
+   compensated sum of the block sums.  These conditions are sufficient, not
+   necessary: outside (b) the two compensated summation trees usually still
+   round to the same bits (m = 3 000 000, n = 3 did), but nothing guarantees it.
+3. Otherwise the two differ by rounding in the summation only:
+   ``|dask - memory| <= ~4 eps sum_blocks |partial|`` per component (eps =
+   2.2e-16); for the cost, whose partials are all positive, that is a few
+   units in the last place (relative 1e-15 or better).  A gradient component
+   that cancels to nearly zero (near the optimum) carries the same *absolute*
+   error, hence a larger relative one, as in the in-memory call itself.
+"""
+
+from fastlogit.dask.arrays import (
+    ColumnChunksWarning,
+    forward_pass,
+    predict,
+    score_dataframe,
+    sigmoid,
+)
+from fastlogit.dask.parts import Parts, fit_parts, read_parts, scheduler_client, score_parts
+from fastlogit.dask.reductions import (
+    combine_partials,
+    cost_and_gradients,
+    fit,
+    fit_classifier,
+    in_memory_cost_and_gradients,
+    kernel_row_chunks,
+)
+
+__all__ = [
+    "ColumnChunksWarning",
+    "sigmoid",
+    "forward_pass",
+    "predict",
+    "score_dataframe",
+    "cost_and_gradients",
+    "in_memory_cost_and_gradients",
+    "kernel_row_chunks",
+    "combine_partials",
+    "fit",
+    "fit_classifier",
+    "Parts",
+    "read_parts",
+    "score_parts",
+    "fit_parts",
+    "scheduler_client",
+]

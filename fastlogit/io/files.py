@@ -1,0 +1,163 @@
+"""File safety shared by every reader and writer: user-facing errors,
+output-path checks and atomic output.
+
+* :class:`InputError` / :class:`OutputError`: a file the user named is wrong;
+  reported by the command line as one line naming the file.
+* :func:`check_output_path`: can this output be written at all (folder,
+  suffix, optional dependency)?  Called before any work is done.
+* :func:`check_distinct_paths`: no output may name an input, the model or
+  another output.  Called before anything is written.
+* :func:`atomic_output`: the one atomic-write helper (tables, parts, plots,
+  model files): a temporary file in the target's folder renamed over the
+  target on success, deleted on any failure (Ctrl-C included).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+__all__ = [
+    "InputError",
+    "OutputError",
+    "atomic_output",
+    "check_output_path",
+    "check_distinct_paths",
+    "need_pyarrow",
+    "suffix_of",
+    "WRITE_SUFFIXES",
+]
+
+
+# The formats scores can be written in (see fastlogit.io.writers).
+WRITE_SUFFIXES = (".npy", ".csv", ".parquet", ".pq")
+
+
+class InputError(ValueError):
+    """An input table that is missing, unreadable, malformed or not numeric."""
+
+
+class OutputError(ValueError):
+    """An output path that cannot be written (missing folder, unknown format...)."""
+
+
+def suffix_of(path: str | os.PathLike) -> str:
+    """The lower-case suffix that picks a reader or a writer."""
+    return Path(path).suffix.lower()
+
+
+def need_pyarrow(what: str, error: type = InputError):
+    """``pyarrow.parquet``, or ``error`` saying how to install it."""
+    try:
+        import pyarrow  # noqa: F401
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise error(f"{what} needs pyarrow; install it with: pip install 'fastlogit[parquet]'") from None
+    return pq
+
+
+def check_output_path(path: str | os.PathLike, what: str = "OUTPUT",
+                      suffixes: Sequence[str] | None = WRITE_SUFFIXES) -> Path:
+    """Check, before any work is done, that ``path`` can be written.
+
+    ``suffixes`` (lower case, with the dot) are the formats accepted; None
+    accepts any name.
+
+    Raises
+    ------
+    OutputError
+        The folder is missing or not writable, the path is a folder, or the
+        suffix is not one of ``suffixes``.
+    """
+    path = Path(path)
+    folder = path.parent
+    suffix = suffix_of(path)
+    if suffixes is not None and suffix not in suffixes:
+        raise OutputError(f"{what} {str(path)!r}: unknown format {suffix or '(no suffix)'!r}; "
+                          f"expected one of {', '.join(suffixes)}")
+    if not folder.exists():
+        raise OutputError(f"cannot write {what} {str(path)!r}: folder {str(folder)!r} does not exist")
+    if not folder.is_dir():
+        raise OutputError(f"cannot write {what} {str(path)!r}: {str(folder)!r} is not a folder")
+    if path.is_dir():
+        raise OutputError(f"cannot write {what} {str(path)!r}: it is a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write {what} {str(path)!r}: folder {str(folder)!r} is not writable")
+    if suffix in (".parquet", ".pq"):  # found out now, not after the input was read
+        need_pyarrow(f"writing {what} {str(path)!r}", OutputError)
+    return path
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if a.exists() and b.exists():
+        return os.path.samefile(a, b)
+    # An output that does not exist yet can still name an input through
+    # another spelling ("./x.npy", a symlinked folder): compare real paths.
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def check_distinct_paths(outputs: Iterable[tuple[str, str | os.PathLike]],
+                         others: Iterable[tuple[str, str | os.PathLike]]) -> None:
+    """Refuse an output that names an input, the model or another output.
+
+    ``outputs`` and ``others`` are ``(what, path)`` pairs; ``what`` names the
+    file in the message ("OUTPUT", "INPUT", "MODEL", ...).
+    Two outputs whose names differ only in case are refused as well: they
+    are the same file on macOS and Windows.
+
+    Raises
+    ------
+    OutputError
+    """
+    outputs = [(what, Path(p)) for what, p in outputs]
+    others = [(what, Path(p)) for what, p in others]
+    for what, out in outputs:
+        for other_what, other in others:
+            if _same_file(out, other):
+                raise OutputError(f"{what} {str(out)!r} is the {other_what} file "
+                                  f"({str(other)!r}); choose another output name")
+    seen: dict[str, tuple[str, Path]] = {}
+    for what, out in outputs:
+        key = os.path.normcase(os.path.realpath(out)).lower()
+        if key in seen:
+            first_what, first = seen[key]
+            raise OutputError(f"{what} {str(out)!r} and {first_what} {str(first)!r} would be "
+                              f"written to the same file; rename one of them")
+        seen[key] = (what, out)
+
+
+def _default_file_mode() -> int:
+    # mkstemp creates 0600; give the final file the mode open() would have given it.
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
+    """Context manager: yields a temporary path next to ``path``; on a clean
+    exit renames it to ``path``, on any exception (Ctrl-C included) deletes it.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> target = os.path.join(tempfile.mkdtemp(), "out.txt")
+    >>> with atomic_output(target) as tmp:
+    ...     _ = open(tmp, "w").write("done")
+    >>> open(target).read()
+    'done'
+    """
+    path = Path(path)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.chmod(tmp, _default_file_mode())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise

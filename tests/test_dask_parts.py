@@ -1,0 +1,140 @@
+"""Folders of parts (``fastlogit.dask.read_parts / score_parts / fit_parts``)
+and DataFrames, on Dask's local threads: the same rules as the in-memory
+command line (output paths, invalid rows, thresholds, nulls, labels).
+
+A real cluster is exercised in test_dask.py; nothing here needs one.
+"""
+import numpy as np
+import pytest
+
+pytest.importorskip("dask.array")
+pytest.importorskip("distributed")
+
+import fastlogit  # noqa: E402
+import fastlogit.dask as fld  # noqa: E402
+from fastlogit.model_io import Model  # noqa: E402
+
+
+@pytest.fixture
+def npy_parts(tmp_path):
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(30, 2))
+    for k, (lo, hi) in enumerate([(0, 10), (10, 30)]):
+        np.save(folder / f"p{k}.npy", X[lo:hi])
+    return folder, X
+
+
+MODEL = Model(["0", "1"], np.array([[0.5], [-2.0]]), 0.25)
+
+
+def _bytes(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_output_folder_equal_to_the_input_folder_is_refused(npy_parts):
+    folder, _ = npy_parts
+    before = _bytes(folder)
+    with pytest.raises(ValueError, match="is the INPUT part file"):
+        fld.score_parts(MODEL, folder, folder)
+    assert _bytes(folder) == before
+
+
+def test_parts_that_would_share_an_output_file_are_refused(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    pq.write_table(pa.table({"0": [1.0, 2.0], "1": [3.0, 4.0]}), folder / "p.parquet")
+    pq.write_table(pa.table({"0": [5.0, 6.0, 7.0], "1": [8.0, 9.0, 1.0]}), folder / "p.pq")
+    with pytest.raises(ValueError, match="would be written to the same file"):
+        fld.score_parts(MODEL, folder, tmp_path / "out")
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_a_nan_row_is_an_error_by_default_and_nan_on_request(npy_parts, tmp_path):
+    folder, X = npy_parts
+    X1 = np.load(folder / "p1.npy")
+    X1[3, 1] = np.nan
+    np.save(folder / "p1.npy", X1)
+    with pytest.raises(ValueError, match=r"p1.npy.*row 4, column '1': nan is not a finite number"):
+        fld.score_parts(MODEL, folder, tmp_path / "out", threshold=0.5)
+    summary = fld.score_parts(MODEL, folder, tmp_path / "out", threshold=0.5, on_invalid="nan")
+    assert summary["invalid"] == 1 and summary["rows"] == 30
+    scores = np.load(tmp_path / "out" / "p1.npy")
+    assert np.isnan(scores["probability"][3]) and scores["label"][3] == -1
+    X[10 + 3, 1] = np.nan
+    want = fastlogit.forward_pass(np.nan_to_num(X), MODEL.W, MODEL.b)[0][10:]
+    keep = np.arange(20) != 3
+    np.testing.assert_array_equal(scores["probability"][keep], want[keep])
+    summary = fld.score_parts(MODEL, folder, tmp_path / "skip", on_invalid="skip")
+    assert summary["rows_out"] == 29
+
+
+def test_a_nan_threshold_is_refused(npy_parts, tmp_path):
+    folder, _ = npy_parts
+    with pytest.raises(ValueError, match="threshold must be a real number"):
+        fld.score_parts(MODEL, folder, tmp_path / "out", threshold=float("nan"))
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_null_in_a_parquet_part_is_an_invalid_row(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    pq.write_table(pa.table({"0": [1.0, None], "1": [3.0, 4.0]}), folder / "a.parquet")
+    with pytest.raises(ValueError, match=r"row 2, column '0': nan is not a finite number"):
+        fld.score_parts(MODEL, folder, tmp_path / "out")
+
+
+def test_npy_parts_of_format_version_3_are_read(tmp_path):
+    from numpy.lib import format as npy_format
+
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    X = np.arange(6.0).reshape(3, 2)
+    with open(folder / "a.npy", "wb") as fh:
+        npy_format.write_array(fh, X, version=(3, 0))
+    parts = fld.read_parts(folder)
+    np.testing.assert_array_equal(parts.X.compute(), X)
+
+
+def test_fit_parts_takes_exclude_and_positive(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=400)
+    y = np.where(rng.random(400) < 1 / (1 + np.exp(-2 * x)), "M", "B")
+    for k in range(2):
+        rows = slice(200 * k, 200 * (k + 1))
+        pq.write_table(pa.table({"id": [f"p{i}" for i in range(200)], "x": x[rows],
+                                 "diagnosis": y[rows]}), folder / f"part-{k}.parquet")
+    res, features, rows, classes = fld.fit_parts(folder, "diagnosis", exclude=["id"],
+                                                 positive="M", l2=0.0, return_classes=True)
+    assert features == ["x"] and rows == 400
+    assert classes == {"positive": "M", "negative": "B"}
+    want = fastlogit.fit(x.reshape(-1, 1), (y == "M").astype(float))
+    np.testing.assert_allclose(res.W, want.W, rtol=1e-6)
+    with pytest.raises(ValueError, match="not a label of"):
+        fld.fit_parts(folder, "diagnosis", exclude=["id"], positive="X")
+    with pytest.raises(ValueError, match="labels that are not numbers.*--positive"):
+        fld.fit_parts(folder, "diagnosis", exclude=["id"])
+
+
+def test_score_dataframe_with_nullable_and_categorical_columns():
+    pd = pytest.importorskip("pandas")
+    dd = pytest.importorskip("dask.dataframe")
+    frame = pd.DataFrame({"a": pd.array([1, None, 3], dtype="Int64"),
+                          "b": pd.array([0.5, 1.5, None], dtype="Float64"),
+                          "c": pd.Categorical(["x", "y", "x"])})
+    df = dd.from_pandas(frame, npartitions=2)
+    W = np.array([[0.25], [-1.0]])
+    got = fld.score_dataframe(df, W, 0.5, ["a", "b"]).compute().to_numpy()
+    want = fastlogit.forward_pass(np.array([[1.0, 0.5], [np.nan, 1.5], [3.0, np.nan]]), W, 0.5)[0]
+    np.testing.assert_array_equal(got, want)
+    with pytest.raises(TypeError, match="column 'c'"):
+        fld.score_dataframe(df, np.array([[1.0]]), 0.0, ["c"])
