@@ -86,7 +86,8 @@ class BuildExt(build_ext):
             compile_args.append(OPENMP_FLAG)
             link_args.append(OPENMP_FLAG)
         else:
-            sys.stderr.write("fastlogit: compiler does not accept -fopenmp; building serial kernels\n")
+            sys.stderr.write("fastlogit: building without OpenMP: fastlogit's own thread pool still runs; "
+                             "the default thread count comes from OMP_NUM_THREADS or the cores\n")
         compile_args += extra
         link_args += extra
         flags = " ".join(compile_args)
@@ -107,7 +108,8 @@ extensions = [
         ["fastlogit/_kernels.pyx"],
         include_dirs=["fastlogit/src", numpy.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_25_API_VERSION")],
-        depends=["fastlogit/src/fl_math.h", "fastlogit/_openmp.pxd"],
+        depends=["fastlogit/src/fl_math.h", "fastlogit/src/fl_rows.h", "fastlogit/src/fl_pool.h",
+                 "fastlogit/_openmp.pxd"],
     )
 ]
 
