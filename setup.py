@@ -27,8 +27,13 @@ COMPILER_DIRECTIVES = {
 }
 
 # Portable by default: no -march, no -ffast-math (it would break inf/NaN
-# handling).  -fno-math-errno only lets libm calls inline; errno is unused.
-BASE_COMPILE_ARGS = ["-O3", "-fno-math-errno"]
+# handling).  -fno-math-errno only lets libm calls inline (fma() becomes one
+# instruction in the AVX2 and AVX-512 clones); errno is unused.
+# -ffp-contract=off: the compiler never fuses a*b + c into one FMA on its own
+# (GCC does by default wherever the target has FMA), so the baseline, AVX2 and
+# AVX-512 clones round every operation alike and give the same bits; the FMAs
+# the algorithms want are written as fma() in src/fl_math.h.
+BASE_COMPILE_ARGS = ["-O3", "-fno-math-errno", "-ffp-contract=off"]
 OPENMP_FLAG = "-fopenmp"
 # Release builds carry no debug information: -g0 overrides the -g of Python's
 # own CFLAGS and -s strips the symbol table at link time (4.5 MB -> 0.8 MB).

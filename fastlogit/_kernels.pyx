@@ -74,6 +74,9 @@ cdef extern from "fl_math.h" nogil:
                                 double *resid, Py_ssize_t n)
     void fl_prob_loss(const double *a, const double *y, double eps, double *loss, Py_ssize_t n)
     const char *fl_math_isa()
+    int FL_DISPATCH
+    int fl_isa_supported(int isa)
+    int fl_isa_select(int isa)
 
 cdef extern from "fl_rows.h" nogil:
     void fl_rows_scores_c_f64(const double *X, Py_ssize_t row_stride, Py_ssize_t n,
@@ -167,8 +170,44 @@ def forked_child():
 
 
 def math_isa():
-    """Instruction-set path selected by fl_math at run time."""
+    """Instruction-set clone the kernels run (baseline, avx2 or avx512)."""
     return fl_math_isa().decode()
+
+
+# The clones, in the order of fl_math.h's FL_ISA_* numbers.
+ISA_NAMES = ("baseline", "avx2", "avx512")
+
+
+def runnable_isas():
+    """The clones this CPU can run (empty for a build without run-time dispatch)."""
+    return tuple(name for i, name in enumerate(ISA_NAMES) if fl_isa_supported(i))
+
+
+def _select_isa():
+    """Pick the clone once, at import: FASTLOGIT_ISA if set, else the best this CPU runs.
+    A clone that is asked for but cannot run here is an error, not a silent fallback: the
+    variable exists to reproduce bits, and another clone would not show that it failed to."""
+    import os
+    raw = os.environ.get("FASTLOGIT_ISA", "")
+    requested = raw.strip().lower()
+    if requested in ("", "auto"):
+        fl_isa_select(-1)
+        return "auto-detected"
+    if requested not in ISA_NAMES:
+        raise ValueError(f"FASTLOGIT_ISA={raw!r} is not an instruction set fastlogit knows; "
+                         f"expected one of {', '.join(ISA_NAMES)} (or auto / unset to detect)")
+    if not FL_DISPATCH:
+        raise RuntimeError(f"FASTLOGIT_ISA={raw!r}, but this build of fastlogit has a single code "
+                           f"path ({math_isa()}, compiled without run-time dispatch); unset "
+                           f"FASTLOGIT_ISA or build with GCC >= 12 on x86-64 Linux")
+    if fl_isa_select(ISA_NAMES.index(requested)) < 0:
+        raise RuntimeError(f"FASTLOGIT_ISA={raw!r}, but this CPU cannot run the {requested} code "
+                           f"path; it runs: {', '.join(runnable_isas())}. Unset FASTLOGIT_ISA or "
+                           f"choose one of those")
+    return "forced by FASTLOGIT_ISA"
+
+
+ISA_CHOSEN_BY = _select_isa()
 
 
 cdef inline void _run(fl_task_fn fn, void *ctx, Py_ssize_t n_tasks, int n_threads) noexcept nogil:
@@ -234,7 +273,7 @@ cdef inline void _scores_block(const data_t *X, Py_ssize_t row_stride, Py_ssize_
             fl_rows_scores_f_f32(X + start, col_stride, n, w, b, stop - start, z)
 
 
-cdef inline void _accumulate_gradient_block(const data_t *X, Py_ssize_t row_stride, Py_ssize_t col_stride,
+cdef inline void _gradient_block(const data_t *X, Py_ssize_t row_stride, Py_ssize_t col_stride,
                                  Py_ssize_t n, Py_ssize_t start, Py_ssize_t stop,
                                  const double *r, double *g) noexcept nogil:
     """g[j] = sum_i r[i - start] * X[i, j] over the block (g is overwritten)."""
@@ -683,7 +722,7 @@ cdef inline void _grad_chunk(GradJob *j, const data_t *X, const label_t *y, Py_s
                 # A zero weight removes the example, even an inf loss.
                 lv[i] = lv[i] * wi if wi != 0.0 else 0.0
                 rv[i] = rv[i] * wi
-        _accumulate_gradient_block(X, j.rs, j.cs, n, start, start + k, rv, g)
+        _gradient_block(X, j.rs, j.cs, n, start, start + k, rv, g)
         if j.with_loss:
             _neumaier_add(&pc[0], &pc[2], _pairwise_sum(lv, k))
         _neumaier_add(&pc[1], &pc[3], _pairwise_sum(rv, k))
@@ -778,13 +817,15 @@ def build_info():
         "cython_version": FL_BUILD_CYTHON.decode(),
         "numpy_build_version": FL_BUILD_NUMPY.decode(),
         "math_isa": fl_math_isa().decode(),
+        "math_isa_chosen": ISA_CHOSEN_BY if FL_DISPATCH else "compiled in (no run-time dispatch)",
+        "math_isas_this_cpu_runs": ", ".join(runnable_isas()) or "the compiled one only",
     }
 
 
 # ---- NEWTON begin ----
 # Cost, gradient and Hessian in one pass over X, for Newton's method (on the pool: one task
 # per chunk, like cost_and_gradients).  Self-contained on
-# purpose: it reuses only the file's helpers (_scores_block, _accumulate_gradient_block,
+# purpose: it reuses only the file's helpers (_scores_block, _gradient_block,
 # _neumaier_add, _compensated, _pairwise_sum, _widen, _count_bad_labels, _ceil_div,
 # _chunk_start) and its own C loops below.
 #
@@ -798,14 +839,7 @@ def build_info():
 # partials are combined in chunk order: the bits do not depend on the thread count.
 cdef extern from *:
     """
-    #ifndef FLN_TARGETS
-    #if !defined(FL_NO_DISPATCH) && defined(__GNUC__) && !defined(__clang__) && (__GNUC__ >= 12) \
-        && defined(__x86_64__) && defined(__ELF__) && defined(__linux__)
-    #define FLN_TARGETS __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-    #else
-    #define FLN_TARGETS
-    #endif
-    #endif
+    #include "fl_math.h"        /* FL_CLONES: one clone per instruction set, as fl_math.h */
     #define FLN_R 4     /* rows of an H tile: broadcast operands */
     #define FLN_V 8     /* columns of an H tile: two 4-double vectors */
 
@@ -821,8 +855,8 @@ cdef extern from *:
     typedef double fln_v4 __attribute__((vector_size(32), aligned(8)));
     #define FLN_LD(v, p) __builtin_memcpy(&(v), (p), 32)
     #define FLN_ST(p, v) __builtin_memcpy((p), &(v), 32)
-    FLN_TARGETS static void fln_syrk_upper(const double *S, const double *P, ptrdiff_t k,
-                                           ptrdiff_t ld, double *H)
+    FL_INLINE void fln_syrk_upper_impl(const double *S, const double *P, ptrdiff_t k,
+                                       ptrdiff_t ld, double *H)
     {
         for (ptrdiff_t j0 = 0; j0 < ld; j0 += FLN_R) {
             const double *Sp = S + j0 * k;               /* panel j0 / FLN_R: k rows of FLN_R */
@@ -851,6 +885,8 @@ cdef extern from *:
             }
         }
     }
+    FL_CLONES(fln_syrk_upper, (const double *S, const double *P, ptrdiff_t k, ptrdiff_t ld, double *H),
+              (S, P, k, ld, H))
     #else
     static void fln_syrk_upper(const double *S, const double *P, ptrdiff_t k, ptrdiff_t ld,
                                double *H)
@@ -870,9 +906,9 @@ cdef extern from *:
        in panels of FLN_R.  X points at the block's first element; (rs, cs) are its row and
        column strides (one of them is 1). */
     #define FLN_DEFINE_PACK(T, SUF) \
-    FLN_TARGETS static void fln_pack_##SUF(const T *X, ptrdiff_t rs, ptrdiff_t cs, ptrdiff_t n, \
-                                           ptrdiff_t k, const double *h, ptrdiff_t ld, \
-                                           double *P, double *S) \
+    FL_INLINE void fln_pack_##SUF##_impl(const T *X, ptrdiff_t rs, ptrdiff_t cs, ptrdiff_t n, \
+                                         ptrdiff_t k, const double *h, ptrdiff_t ld, \
+                                         double *P, double *S) \
     { \
         for (ptrdiff_t i = 0; i < k; i++) { \
             const T *x = X + i * rs; double hi = h[i]; \
@@ -882,7 +918,10 @@ cdef extern from *:
                 S[(j - j % FLN_R) * k + i * FLN_R + j % FLN_R] = hi * v; \
             } \
         } \
-    }
+    } \
+    FL_CLONES(fln_pack_##SUF, (const T *X, ptrdiff_t rs, ptrdiff_t cs, ptrdiff_t n, ptrdiff_t k, \
+                               const double *h, ptrdiff_t ld, double *P, double *S), \
+              (X, rs, cs, n, k, h, ld, P, S))
     FLN_DEFINE_PACK(double, d)
     FLN_DEFINE_PACK(float, f)
     """
@@ -968,7 +1007,7 @@ cdef inline void _newton_chunk(NewtonJob *j, const data_t *X, const label_t *y, 
                 lv[i] = lv[i] * wi if wi != 0.0 else 0.0
                 rv[i] = rv[i] * wi
                 hv[i] = hv[i] * wi
-        _accumulate_gradient_block(X, j.rs, j.cs, n, start, start + k, rv, g)
+        _gradient_block(X, j.rs, j.cs, n, start, start + k, rv, g)
         _neumaier_add(&pc[0], &pc[1], _pairwise_sum(lv, k))
         _neumaier_add(&pc[2], &pc[3], _pairwise_sum(rv, k))
         for q in range(n):

@@ -2,10 +2,10 @@
  *
  * Self-contained C99 header (all functions static).  Arithmetic in double, IEEE semantics kept
  * (no fast-math assumptions: inf, NaN and subnormals handled).  Designed for
- * `-O3 -fno-math-errno`: the per-element code is branch-free (selects only) so gcc vectorises
- * the block loops.  On gcc >= 12 / x86-64 / ELF the block loops are compiled three times
- * (x86-64-v4, x86-64-v3, baseline) with target_clones and picked once at load time (ifunc).
- * Define FL_NO_DISPATCH to disable that (single build for the compiler's -march).
+ * `-O3 -fno-math-errno -ffp-contract=off`: the per-element code is branch-free (selects only)
+ * so gcc vectorises the block loops.  On gcc >= 12 / x86-64 / Linux the block loops are
+ * compiled three times (x86-64-v4, x86-64-v3, baseline), see FL_CLONES, and give the same
+ * bits.  Define FL_NO_DISPATCH to disable that (single build for the compiler's -march).
  * Derivations, thresholds and measured accuracy: see docs/numerics.md.
  */
 #ifndef FL_MATH_H
@@ -19,10 +19,8 @@
 #if !defined(FL_NO_DISPATCH) && defined(__GNUC__) && !defined(__clang__) && (__GNUC__ >= 12) \
     && defined(__x86_64__) && defined(__ELF__) && defined(__linux__)
 #define FL_DISPATCH 1
-#define FL_TARGETS __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define FL_DISPATCH 0
-#define FL_TARGETS
 #endif
 
 #if defined(__SSE2__) || defined(_M_X64) || (defined(_M_IX86_FP) && _M_IX86_FP >= 2)
@@ -59,13 +57,62 @@
 #define FL_BLK 256
 #endif
 
-/* Former names of a few helpers, for code written against them (the Newton
-   pass); new code uses the names on the right. */
-#define fl__sel fl_select
-#define fl__ratio fl_sigmoid_from_parts
-#define fl__l1pe fl_log1p_exp_neg
-#define fl__loss1 fl_loss_one
-#define fl__xmin_v fl_exp_floor_volatile
+/* ---- instruction-set clones ----
+   Every exported loop is written once, as an always-inline FL_INLINE NAME_impl, and
+   FL_CLONES(NAME, ...) compiles it three times: for x86-64-v4 (AVX-512), x86-64-v3 (AVX2+FMA)
+   and the x86-64 baseline (SSE2).  NAME calls the clone fl_isa_active names; the module sets
+   it once at import (fl_isa_select: the best this CPU runs, or the one FASTLOGIT_ISA forces).
+   The clones give the same bits: the kernels are built with -ffp-contract=off (no a*b+c is
+   fused behind our back, so no clone rounds differently), every FMA the algorithms want is an
+   explicit fma() (an instruction on v3/v4; on the baseline a call to libm's correctly rounded
+   software fma: slower, same result), and no loop is reassociated (no -ffast-math), so every
+   sum is added in the order the source states, whatever the vector width. */
+enum { FL_ISA_BASELINE = 0, FL_ISA_AVX2 = 1, FL_ISA_AVX512 = 2 };
+FL_UNUSED static int fl_isa_active = FL_ISA_BASELINE;
+FL_UNUSED static const char *const fl_isa_names[3] = {"baseline", "avx2", "avx512"};
+
+#if FL_DISPATCH
+#define FL_CLONES(NAME, PARAMS, ARGS) \
+    __attribute__((target("arch=x86-64-v4"))) FL_UNUSED static void NAME##_avx512 PARAMS { NAME##_impl ARGS; } \
+    __attribute__((target("arch=x86-64-v3"))) FL_UNUSED static void NAME##_avx2 PARAMS { NAME##_impl ARGS; } \
+    FL_UNUSED static void NAME##_baseline PARAMS { NAME##_impl ARGS; } \
+    FL_UNUSED static void NAME PARAMS \
+    { \
+        if (fl_isa_active == FL_ISA_AVX512) NAME##_avx512 ARGS; \
+        else if (fl_isa_active == FL_ISA_AVX2) NAME##_avx2 ARGS; \
+        else NAME##_baseline ARGS; \
+    }
+#else
+#define FL_CLONES(NAME, PARAMS, ARGS) FL_UNUSED static void NAME PARAMS { NAME##_impl ARGS; }
+#endif
+
+/* Can this CPU run clone `isa`?  Without dispatch only the one compiled path exists. */
+FL_UNUSED static int fl_isa_supported(int isa)
+{
+#if FL_DISPATCH
+    __builtin_cpu_init();
+    if (isa == FL_ISA_AVX512) return __builtin_cpu_supports("x86-64-v4");
+    if (isa == FL_ISA_AVX2) return __builtin_cpu_supports("x86-64-v3");
+    return isa == FL_ISA_BASELINE;
+#else
+    (void)isa;
+    return 0;
+#endif
+}
+
+/* Select the clone: isa < 0 picks the best this CPU runs.  Returns the clone selected, or -1
+   if `isa` cannot run here (the active clone is then left unchanged). */
+FL_UNUSED static int fl_isa_select(int isa)
+{
+    if (isa < 0) {
+        isa = fl_isa_supported(FL_ISA_AVX512) ? FL_ISA_AVX512
+            : fl_isa_supported(FL_ISA_AVX2) ? FL_ISA_AVX2 : FL_ISA_BASELINE;
+    } else if (!fl_isa_supported(isa)) {
+        return -1;
+    }
+    fl_isa_active = isa;
+    return isa;
+}
 
 /* ---- constants (derivation in docs/numerics.md; coefficients from scripts/gen_fl_math_coeffs.py) ---- */
 #define FL_LOG2E  0x1.71547652b82fep+0
@@ -95,30 +142,29 @@ FL_INLINE double fl_select(int c, double a, double b)
 FL_INLINE void fl_exp_times_2p128(double x, double xmin, double *ph, double *pl)
 {
     x = fl_select(x < xmin, xmin, x);             /* NaN passes (comparison false) */
-    double t = x * FL_LOG2E + FL_SHIFT;          /* contraction to fma harmless */
+    double t = fma(x, FL_LOG2E, FL_SHIFT);
     double kd = t - FL_SHIFT;                    /* k = round(x/ln2), |k| <= 1097 */
     double rh = x - kd * FL_LN2HI;               /* exact (Cody-Waite) */
-    double a = kd * FL_LN2LO;
-    double r = rh - a;
-    double rl = (rh - r) - a;                    /* r + rl = x - k ln2 to ~2^-100 */
+    double r = fma(-kd, FL_LN2LO, rh);
+    double rl = fma(-kd, FL_LN2LO, rh - r);      /* r + rl = x - k ln2 to ~2^-100 */
     /* c(r) = (exp(r)-1-r)/r^2, degree-10 near-minimax on |r| <= ln2/2 (rel. err 2^-57.5) */
     /* Estrin scheme: a dependency chain of 4 FMAs instead of 10.  Same cost on L1-resident data,
        but on long arrays more elements are in flight, so the loads overlap the arithmetic
        (fl_sigmoid, 10^7 elements: ~25% faster together with the direct stores below). */
     double r2 = r * r, r4 = r2 * r2;
-    double p01 = 0x1.5555555555557p-3 * r + 0.5;
-    double p23 = 0x1.11111111100dcp-7 * r + 0x1.5555555555556p-5;
-    double p45 = 0x1.a01a01abe7fe1p-13 * r + 0x1.6c16c16c162d4p-10;
-    double p67 = 0x1.71de0231960ebp-19 * r + 0x1.a01a01a6d889cp-16;
-    double p89 = 0x1.af4de97ca4194p-26 * r + 0x1.27e4db646b17ep-22;
-    double p03 = p23 * r2 + p01;
-    double p47 = p67 * r2 + p45;
-    double p8a = 0x1.1f730349868cep-29 * r2 + p89;
-    double c = (p8a * r4 + p47) * r4 + p03;
+    double p01 = fma(0x1.5555555555557p-3, r, 0.5);
+    double p23 = fma(0x1.11111111100dcp-7, r, 0x1.5555555555556p-5);
+    double p45 = fma(0x1.a01a01abe7fe1p-13, r, 0x1.6c16c16c162d4p-10);
+    double p67 = fma(0x1.71de0231960ebp-19, r, 0x1.a01a01a6d889cp-16);
+    double p89 = fma(0x1.af4de97ca4194p-26, r, 0x1.27e4db646b17ep-22);
+    double p03 = fma(p23, r2, p01);
+    double p47 = fma(p67, r2, p45);
+    double p8a = fma(0x1.1f730349868cep-29, r2, p89);
+    double c = fma(fma(p8a, r4, p47), r4, p03);
     /* 1 + r + (r^2 c + rl(1+r)) in double-double: the big terms are added exactly */
     double h = 1.0 + r;
     double l = (1.0 - h) + r;                    /* exact: |r| < 1 */
-    l = l + (r2 * c + (rl + rl * r));
+    l = l + fma(r2, c, fma(rl, r, rl));
     double hi = h + l;
     double lo = (h - hi) + l;
     /* 2^(k+128) from the integer bits of t (low 52 bits of t are 2^51 + k) */
@@ -146,22 +192,22 @@ FL_INLINE double fl_log_compensated(double v, double c)
     int kpos = kd > 0.5, kneg = kd < -0.5;
     double ck = c * fl_select(kpos, 0.5, fl_select(kneg, 2.0, 1.0));
     double ip = f - 1.0;
-    ip = ip * f + 1.0;
-    ip = ip * f - 1.0;
-    ip = ip * f + 1.0;
+    ip = fma(ip, f, 1.0);
+    ip = fma(ip, f, -1.0);
+    ip = fma(ip, f, 1.0);
     double cv = ck * ip;
     double s = f / (2.0 + f);
     double z = s * s;
     double q = 0x1.2b5900de53b32p-3;                 /* R(z)/z, degree 6, rel. err 2^-50.9 */
-    q = q * z + 0x1.39fe51a7c18f9p-3;
-    q = q * z + 0x1.7462b51cb66b1p-3;
-    q = q * z + 0x1.c71c62e3f11e6p-3;
-    q = q * z + 0x1.2492492df281ap-2;
-    q = q * z + 0x1.99999999952d7p-2;
-    q = q * z + 0x1.5555555555558p-1;
-    double R = z * q;
+    q = fma(q, z, 0x1.39fe51a7c18f9p-3);
+    q = fma(q, z, 0x1.7462b51cb66b1p-3);
+    q = fma(q, z, 0x1.c71c62e3f11e6p-3);
+    q = fma(q, z, 0x1.2492492df281ap-2);
+    q = fma(q, z, 0x1.99999999952d7p-2);
+    q = fma(q, z, 0x1.5555555555558p-1);
     double hfsq = 0.5 * f * f;
-    double res = kd * FL_LN2HI - ((hfsq - (s * (hfsq + R) + (kd * FL_LN2LO + cv))) - f);
+    /* kd * LN2HI is exact (32-bit constant): no fma needed there */
+    double res = kd * FL_LN2HI - ((hfsq - fma(s, fma(z, q, hfsq), fma(kd, FL_LN2LO, cv))) - f);
     int vpos = v > 0, vzero = v == 0, vinf = v == HUGE_VAL;
     res = fl_select(vpos, res, fl_select(vzero, -HUGE_VAL, NAN));             /* NaN, v<0 -> NaN */
     res = fl_select(vinf, HUGE_VAL, res);
@@ -178,20 +224,20 @@ FL_INLINE double fl_log_of_1_to_2(double v, double c)
     double kd = fl_select(k, 1.0, 0.0);
     double f = v * sc - 1.0;                         /* exact */
     double ip = 1.0 - f;
-    ip = ip * f - 1.0;
-    ip = ip * f + 1.0;
+    ip = fma(ip, f, -1.0);
+    ip = fma(ip, f, 1.0);
     double cv = (c * sc) * ip;
     double s = f / (2.0 + f);
     double z = s * s, z2 = z * z, z4 = z2 * z2;
     /* R(z)/z, degree 6, rel. err 2^-50.9; Estrin, as in the exp kernel */
-    double q01 = 0x1.99999999952d7p-2 * z + 0x1.5555555555558p-1;
-    double q23 = 0x1.c71c62e3f11e6p-3 * z + 0x1.2492492df281ap-2;
-    double q45 = 0x1.39fe51a7c18f9p-3 * z + 0x1.7462b51cb66b1p-3;
-    double q46 = 0x1.2b5900de53b32p-3 * z2 + q45;
-    double q = q46 * z4 + (q23 * z2 + q01);
+    double q01 = fma(0x1.99999999952d7p-2, z, 0x1.5555555555558p-1);
+    double q23 = fma(0x1.c71c62e3f11e6p-3, z, 0x1.2492492df281ap-2);
+    double q45 = fma(0x1.39fe51a7c18f9p-3, z, 0x1.7462b51cb66b1p-3);
+    double q46 = fma(0x1.2b5900de53b32p-3, z2, q45);
+    double q = fma(q46, z4, fma(q23, z2, q01));
     double hfsq = 0.5 * f * f;
-    double R = z * q;
-    return kd * FL_LN2HI - ((hfsq - (s * (hfsq + R) + (kd * FL_LN2LO + cv))) - f);
+    /* kd is 0 or 1: kd * LN2HI and kd * LN2LO are exact */
+    return kd * FL_LN2HI - ((hfsq - fma(s, fma(z, q, hfsq), kd * FL_LN2LO + cv)) - f);
 }
 
 /* Shared quotient: with E = exp(-|z|) (scaled pair eh,el), D = 1 + E, returns
@@ -203,7 +249,7 @@ FL_INLINE double fl_sigmoid_from_parts(double eh, double el, double dh, double d
     double nl = fl_select(use_e, el, 0.0);
     double inv = 1.0 / dh;
     double q0 = nh * inv;
-    double rem = fma(-q0, dh, nh) + (nl - q0 * dl);
+    double rem = fma(-q0, dh, nh) + fma(-q0, dl, nl);
     /* Round once: q0u is q0 on the final (maybe subnormal) grid, d its exact rounding error;
        the last fma adds the scaled correction to q0u with a single rounding. */
     double q0u = q0 * FL_EUNSCALE;
@@ -388,7 +434,7 @@ FL_INLINE void fl_prob_loss_soft_labels(const double *FL_RESTRICT a, const doubl
     }
 }
 
-FL_TARGETS FL_UNUSED static void fl_sigmoid(const double *z, double *out, ptrdiff_t n)
+FL_INLINE void fl_sigmoid_impl(const double *z, double *out, ptrdiff_t n)
 {
     double b[FL_BLK];
     const int nt = fl_use_streaming_stores(out, z, z, n);
@@ -400,8 +446,9 @@ FL_TARGETS FL_UNUSED static void fl_sigmoid(const double *z, double *out, ptrdif
     }
     fl_store_fence(nt);
 }
+FL_CLONES(fl_sigmoid, (const double *z, double *out, ptrdiff_t n), (z, out, n))
 
-FL_TARGETS FL_UNUSED static void fl_log_sigmoid(const double *z, double *out, ptrdiff_t n)
+FL_INLINE void fl_log_sigmoid_impl(const double *z, double *out, ptrdiff_t n)
 {
     double b[FL_BLK];
     const int nt = fl_use_streaming_stores(out, z, z, n);
@@ -413,8 +460,9 @@ FL_TARGETS FL_UNUSED static void fl_log_sigmoid(const double *z, double *out, pt
     }
     fl_store_fence(nt);
 }
+FL_CLONES(fl_log_sigmoid, (const double *z, double *out, ptrdiff_t n), (z, out, n))
 
-FL_TARGETS FL_UNUSED static void fl_logit_loss(const double *z, const double *y, double *loss, ptrdiff_t n)
+FL_INLINE void fl_logit_loss_impl(const double *z, const double *y, double *loss, ptrdiff_t n)
 {
     double b[FL_BLK];
     const int nt = fl_use_streaming_stores(loss, z, y, n);
@@ -426,10 +474,11 @@ FL_TARGETS FL_UNUSED static void fl_logit_loss(const double *z, const double *y,
     }
     fl_store_fence(nt);
 }
+FL_CLONES(fl_logit_loss, (const double *z, const double *y, double *loss, ptrdiff_t n), (z, y, loss, n))
 
 /* resid = sigma(z) - y; for y == 1 it is -sigma(-z), for y == 0 sigma(z): both are a single
    quotient (E or 1)/(1+E), so no cancellation.  loss may be NULL. */
-FL_TARGETS FL_UNUSED static void fl_logit_loss_residual(const double *z, const double *y, double *loss,
+FL_INLINE void fl_logit_loss_residual_impl(const double *z, const double *y, double *loss,
                                                         double *resid, ptrdiff_t n)
 {
     double b[FL_BLK], br[FL_BLK];
@@ -448,33 +497,35 @@ FL_TARGETS FL_UNUSED static void fl_logit_loss_residual(const double *z, const d
     }
     fl_store_fence(nt | ntr);
 }
+FL_CLONES(fl_logit_loss_residual, (const double *z, const double *y, double *loss, double *resid, ptrdiff_t n), (z, y, loss, resid, n))
 
 /* The Newton pass: loss and residual as fl_logit_loss_residual, plus the curvature of the loss,
    curv = sigma(z) sigma(-z) = E/(1+E)^2 with E = exp(-|z|), formed as the product of the two
-   quotients E/(1+E) and 1/(1+E) (each about 0.5 ulp, fl__ratio): about 1.5 ulp in all, never
+   quotients E/(1+E) and 1/(1+E) (each about 0.5 ulp, fl_sigmoid_from_parts): about 1.5 ulp in all, never
    1 - sigma(z) (which cancels for large z) and never a square of a rounded 1+E.  It underflows
    gracefully to 0 for |z| beyond ~745.  Outputs are per-thread scratch, disjoint from the
    inputs (restrict), so no staging buffer is needed. */
-FL_TARGETS FL_UNUSED static void fl_logit_loss_residual_curvature(
+FL_INLINE void fl_logit_loss_residual_curvature_impl(
     const double *FL_RESTRICT z, const double *FL_RESTRICT y, double *FL_RESTRICT loss,
     double *FL_RESTRICT resid, double *FL_RESTRICT curv, ptrdiff_t n)
 {
-    const double xmin = fl__xmin_v;
+    const double xmin = fl_exp_floor_volatile;
     for (ptrdiff_t j = 0; j < n; j++) {
         double x = z[j], yv = y[j], eh, el, dh, dl;
-        double L = fl__l1pe(x, xmin, &eh, &el, &dh, &dl);
-        loss[j] = fl__loss1(x, yv, L);
+        double L = fl_log1p_exp_neg(x, xmin, &eh, &el, &dh, &dl);
+        loss[j] = fl_loss_one(x, yv, L);
         int one = yv == 1.0;
         int neg = x < 0;
-        double q = fl__ratio(eh, el, dh, dl, one ^ neg);
-        resid[j] = fl__sel(one, -q, q - yv);
-        curv[j] = fl__ratio(eh, el, dh, dl, 1) * fl__ratio(eh, el, dh, dl, 0);
+        double q = fl_sigmoid_from_parts(eh, el, dh, dl, one ^ neg);
+        resid[j] = fl_select(one, -q, q - yv);
+        curv[j] = fl_sigmoid_from_parts(eh, el, dh, dl, 1) * fl_sigmoid_from_parts(eh, el, dh, dl, 0);
     }
 }
+FL_CLONES(fl_logit_loss_residual_curvature, (const double *FL_RESTRICT z, const double *FL_RESTRICT y, double *FL_RESTRICT loss, double *FL_RESTRICT resid, double *FL_RESTRICT curv, ptrdiff_t n), (z, y, loss, resid, curv, n))
 
 /* -(y log(a) + (1-y) log(1-a)), a clipped to [eps, 1-eps]; log(1-a) computed as log1p(-a)
    (1-a and its exact rounding error), so small a keeps full relative accuracy. */
-FL_TARGETS FL_UNUSED static void fl_prob_loss(const double *a, const double *y, double eps, double *loss,
+FL_INLINE void fl_prob_loss_impl(const double *a, const double *y, double eps, double *loss,
                                               ptrdiff_t n)
 {
     double b[FL_BLK];
@@ -495,15 +546,13 @@ FL_TARGETS FL_UNUSED static void fl_prob_loss(const double *a, const double *y, 
     }
     fl_store_fence(nt);
 }
+FL_CLONES(fl_prob_loss, (const double *a, const double *y, double eps, double *loss, ptrdiff_t n), (a, y, eps, loss, n))
 
-/* Name of the code path the dispatcher picks (mirrors the target_clones priority order). */
+/* Name of the clone the kernels run (see fl_isa_select), or of the single compiled path. */
 FL_UNUSED static const char *fl_math_isa(void)
 {
 #if FL_DISPATCH
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("x86-64-v4")) return "avx512 (x86-64-v4)";
-    if (__builtin_cpu_supports("x86-64-v3")) return "avx2+fma (x86-64-v3)";
-    return "sse2/default";
+    return fl_isa_names[fl_isa_active];
 #elif defined(__AVX512F__)
     return "avx512 (compile-time, no dispatch)";
 #elif defined(__AVX2__) && defined(__FMA__)

@@ -1,10 +1,11 @@
 /* fl_rows.h -- row-block loops over X for the fused kernels of fastlogit._kernels:
  * the scores z = X.w + b of a block of rows, and the gradient sums g = r^T X of a block.
  *
- * Compiled once per instruction set and picked at load time with the same dispatch
- * macro as fl_math.h (FL_TARGETS).  The summation order of every loop is fixed by the
- * shape alone, so results do not depend on the thread count (they may differ in the
- * last bits between instruction sets: FMA contraction).
+ * Compiled once per instruction set with the same clone macro as fl_math.h (FL_CLONES).
+ * The summation order of every loop is fixed by the shape alone, so results depend
+ * neither on the thread count nor on the clone: the products and sums are rounded one by
+ * one (no fused multiply-add: with -ffp-contract=off the compiler does not fuse them
+ * either), in the order written here, whatever the vector width.
  *
  * Naming: fl_rows_<what>_<layout>_<dtype of X>, layout c = C-ordered block (rows are
  * contiguous, row stride `row_stride`), f = F-ordered block (X points at the block's
@@ -41,8 +42,7 @@
 
 #define FL_ROWS_DEFINE(T, SUF) \
 /* z[i] = X[i, :] . w + b for the k rows of a C-ordered block */ \
-FL_TARGETS FL_UNUSED static void fl_rows_scores_c_##SUF(const T *X, ptrdiff_t row_stride, ptrdiff_t n, \
-                                                        const double *w, double b, ptrdiff_t k, double *z) \
+FL_INLINE void fl_rows_scores_c_##SUF##_impl(const T *X, ptrdiff_t row_stride, ptrdiff_t n, const double *w, double b, ptrdiff_t k, double *z) \
 { \
     if (row_stride == n) switch (n) { \
         FL_SCORES_OF_WIDTH(T, 1) FL_SCORES_OF_WIDTH(T, 2) FL_SCORES_OF_WIDTH(T, 3) \
@@ -56,9 +56,9 @@ FL_TARGETS FL_UNUSED static void fl_rows_scores_c_##SUF(const T *X, ptrdiff_t ro
         z[i] = (FL_SUM_LANES(s) + t) + b; \
     } \
 } \
+FL_CLONES(fl_rows_scores_c_##SUF, (const T *X, ptrdiff_t row_stride, ptrdiff_t n, const double *w, double b, ptrdiff_t k, double *z), (X, row_stride, n, w, b, k, z)) \
 /* The same for an F-ordered block: each column's segment is streamed contiguously */ \
-FL_TARGETS FL_UNUSED static void fl_rows_scores_f_##SUF(const T *X, ptrdiff_t col_stride, ptrdiff_t n, \
-                                                        const double *w, double b, ptrdiff_t k, double *z) \
+FL_INLINE void fl_rows_scores_f_##SUF##_impl(const T *X, ptrdiff_t col_stride, ptrdiff_t n, const double *w, double b, ptrdiff_t k, double *z) \
 { \
     for (ptrdiff_t i = 0; i < k; i++) z[i] = 0.0; \
     for (ptrdiff_t j = 0; j < n; j++) { \
@@ -67,9 +67,9 @@ FL_TARGETS FL_UNUSED static void fl_rows_scores_f_##SUF(const T *X, ptrdiff_t co
     } \
     for (ptrdiff_t i = 0; i < k; i++) z[i] += b; \
 } \
+FL_CLONES(fl_rows_scores_f_##SUF, (const T *X, ptrdiff_t col_stride, ptrdiff_t n, const double *w, double b, ptrdiff_t k, double *z), (X, col_stride, n, w, b, k, z)) \
 /* g[j] = sum_i r[i] X[i, j] over the k rows of a C-ordered block (g overwritten) */ \
-FL_TARGETS FL_UNUSED static void fl_rows_gradient_c_##SUF(const T *X, ptrdiff_t row_stride, ptrdiff_t n, \
-                                                          const double *r, ptrdiff_t k, double *g) \
+FL_INLINE void fl_rows_gradient_c_##SUF##_impl(const T *X, ptrdiff_t row_stride, ptrdiff_t n, const double *r, ptrdiff_t k, double *g) \
 { \
     if (row_stride == n) switch (n) { \
         FL_GRADIENT_OF_WIDTH(T, 1) FL_GRADIENT_OF_WIDTH(T, 2) FL_GRADIENT_OF_WIDTH(T, 3) \
@@ -81,9 +81,9 @@ FL_TARGETS FL_UNUSED static void fl_rows_gradient_c_##SUF(const T *X, ptrdiff_t 
         for (ptrdiff_t j = 0; j < n; j++) g[j] += ri * (double)x[j]; \
     } \
 } \
+FL_CLONES(fl_rows_gradient_c_##SUF, (const T *X, ptrdiff_t row_stride, ptrdiff_t n, const double *r, ptrdiff_t k, double *g), (X, row_stride, n, r, k, g)) \
 /* The same for an F-ordered block: one dot product per column */ \
-FL_TARGETS FL_UNUSED static void fl_rows_gradient_f_##SUF(const T *X, ptrdiff_t col_stride, ptrdiff_t n, \
-                                                          const double *r, ptrdiff_t k, double *g) \
+FL_INLINE void fl_rows_gradient_f_##SUF##_impl(const T *X, ptrdiff_t col_stride, ptrdiff_t n, const double *r, ptrdiff_t k, double *g) \
 { \
     for (ptrdiff_t j = 0; j < n; j++) { \
         const T *col = X + j * col_stride; double s[FL_DOT_LANES] = {0}, t = 0.0; ptrdiff_t i = 0; \
@@ -92,7 +92,8 @@ FL_TARGETS FL_UNUSED static void fl_rows_gradient_f_##SUF(const T *X, ptrdiff_t 
         for (; i < k; i++) t += r[i] * (double)col[i]; \
         g[j] = FL_SUM_LANES(s) + t; \
     } \
-}
+} \
+FL_CLONES(fl_rows_gradient_f_##SUF, (const T *X, ptrdiff_t col_stride, ptrdiff_t n, const double *r, ptrdiff_t k, double *g), (X, col_stride, n, r, k, g))
 
 FL_ROWS_DEFINE(double, f64)
 FL_ROWS_DEFINE(float, f32)
