@@ -316,7 +316,8 @@ FL_INLINE void fl_store(double *dst, const double *src, ptrdiff_t m, int nt)
         return;
     }
 #endif
-    memcpy(dst, src, (size_t)m * sizeof(double));
+    if (m > 0)      /* always true; tells gcc the size cannot be "negative" (-Wstringop-overflow) */
+        memcpy(dst, src, (size_t)m * sizeof(double));
 }
 
 FL_INLINE void fl_store_fence(int nt)
