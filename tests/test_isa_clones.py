@@ -16,6 +16,7 @@ is tested).
 from __future__ import annotations
 
 import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -102,8 +103,15 @@ def _inputs(path):
     np.savez(path, **data)
 
 
-def _run_child(isa, inputs, out):
-    env = dict(os.environ, FASTLOGIT_ISA=isa)
+# glibc picks its fma() at load time: the FMA instruction where the CPU has one, else a
+# correctly rounded software fma (about 150 ns a call).  This tunable makes it take the
+# software path on this machine too, as on a CPU without FMA (glibc >= 2.33 honours it).
+SOFTWARE_FMA = {"GLIBC_TUNABLES": "glibc.cpu.hwcaps=-FMA"}
+ON_GLIBC = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+
+
+def _run_child(isa, inputs, out, env=()):
+    env = dict(os.environ, FASTLOGIT_ISA=isa, **dict(env))
     subprocess.run([sys.executable, "-c", CHILD, str(inputs), str(out), str(TESTS), isa],
                    env=env, cwd=ROOT, check=True, timeout=900)
     with np.load(out) as f:
@@ -115,7 +123,11 @@ def results(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("isa")
     inputs = tmp / "inputs.npz"
     _inputs(inputs)
-    return {isa: _run_child(isa, inputs, tmp / f"{isa}.npz") for isa in RUNNABLE}
+    got = {isa: _run_child(isa, inputs, tmp / f"{isa}.npz") for isa in RUNNABLE}
+    if ON_GLIBC:   # the baseline clone as a CPU without FMA runs it: glibc's software fma
+        got["baseline, software fma"] = _run_child("baseline", inputs, tmp / "soft.npz",
+                                                   SOFTWARE_FMA)
+    return got
 
 
 def _bits(a):
@@ -123,7 +135,8 @@ def _bits(a):
     return a.view(np.uint64 if a.dtype.itemsize == 8 else np.uint32)
 
 
-@pytest.mark.parametrize("isa", [i for i in _kernels.ISA_NAMES if i != "baseline"])
+@pytest.mark.parametrize("isa", [i for i in _kernels.ISA_NAMES if i != "baseline"]
+                         + ["baseline, software fma"])
 def test_every_clone_gives_the_baseline_bits(results, isa):
     if isa not in results:
         pytest.skip(f"this CPU cannot run the {isa} clone")
@@ -172,3 +185,51 @@ def test_a_clone_that_cannot_run_is_an_error_at_import(value, message):
                           env=dict(os.environ, FASTLOGIT_ISA=value), capture_output=True, text=True)
     assert proc.returncode != 0
     assert "FASTLOGIT_ISA" in proc.stderr and message in proc.stderr, proc.stderr[-800:]
+
+
+# Exact a*b + c rounded to nearest even, for the fma check below.
+FMA_CHECK = r"""
+import ctypes, ctypes.util, random, sys
+from fractions import Fraction
+libm = ctypes.CDLL(ctypes.util.find_library("m"))
+libm.fma.restype = ctypes.c_double
+libm.fma.argtypes = [ctypes.c_double] * 3
+rnd = random.Random(7)
+def draw():
+    return rnd.uniform(1, 2) * 2.0 ** rnd.randint(-540, 500) * rnd.choice((-1, 1))
+bad = 0
+for i in range(30000):
+    a, b = draw(), draw()
+    p = Fraction(a) * Fraction(b)
+    kind = i % 4
+    if kind == 0:
+        c = draw()
+    elif kind == 1:   # a*b - fl(a*b): the exact product error (cancellation)
+        c = -float(p) if abs(p) < 2 ** 1000 else 1.0
+    elif kind == 2:   # near a halfway case of the sum
+        c = -float(p) * (1 + rnd.choice((-1, 1)) * 2.0 ** -rnd.randint(20, 60)) if abs(p) < 2 ** 1000 else 1.0
+    else:             # tiny and subnormal results
+        a, b = a * 2.0 ** -500, b * 2.0 ** -500 if abs(a) > 2 ** -300 else b
+        p = Fraction(a) * Fraction(b)
+        c = rnd.choice((0.0, 5e-324, -5e-324, 2.2e-308, -float(p) if p != 0 else 1e-310))
+    exact = p + Fraction(c)
+    try:
+        want = float(exact)
+    except OverflowError:
+        continue
+    got = libm.fma(a, b, c)
+    if got != want or (got == 0 and str(got) != str(want)):
+        bad += 1
+        if bad < 5: print("fma(%r, %r, %r) = %r, exact %r" % (a, b, c, got, want))
+print("bad", bad)
+sys.exit(bad != 0)
+"""
+
+
+@pytest.mark.skipif(not ON_GLIBC, reason="checks glibc's fma")
+def test_glibcs_software_fma_is_correctly_rounded():
+    # The baseline clone calls libm's fma(); its bits equal the FMA instruction's only
+    # if that fma is correctly rounded (C99 requires it; glibc's software path is).
+    proc = subprocess.run([sys.executable, "-c", FMA_CHECK], env=dict(os.environ, **SOFTWARE_FMA),
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-1000:] + proc.stderr[-1000:]
