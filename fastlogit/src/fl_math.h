@@ -144,7 +144,7 @@ FL_INLINE void fl_exp_times_2p128(double x, double xmin, double *ph, double *pl)
     x = fl_select(x < xmin, xmin, x);             /* NaN passes (comparison false) */
     double t = fma(x, FL_LOG2E, FL_SHIFT);
     double kd = t - FL_SHIFT;                    /* k = round(x/ln2), |k| <= 1097 */
-    double rh = x - kd * FL_LN2HI;               /* exact (Cody-Waite) */
+    double rh = fma(-kd, FL_LN2HI, x);           /* exact (Cody-Waite), fma or not: one op */
     double r = fma(-kd, FL_LN2LO, rh);
     double rl = fma(-kd, FL_LN2LO, rh - r);      /* r + rl = x - k ln2 to ~2^-100 */
     /* c(r) = (exp(r)-1-r)/r^2, degree-10 near-minimax on |r| <= ln2/2 (rel. err 2^-57.5) */
@@ -253,7 +253,7 @@ FL_INLINE double fl_sigmoid_from_parts(double eh, double el, double dh, double d
     /* Round once: q0u is q0 on the final (maybe subnormal) grid, d its exact rounding error;
        the last fma adds the scaled correction to q0u with a single rounding. */
     double q0u = q0 * FL_EUNSCALE;
-    double d = q0 - q0u * FL_ESCALE;
+    double d = fma(-q0u, FL_ESCALE, q0);     /* exact, fma or not: one op */
     double t = fma(rem, inv, d);
     return fma(t, FL_EUNSCALE, q0u);
 }
