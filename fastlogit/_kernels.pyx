@@ -75,6 +75,8 @@ cdef extern from "fl_math.h" nogil:
     void fl_prob_loss(const double *a, const double *y, double eps, double *loss, Py_ssize_t n)
     const char *fl_math_isa()
     int FL_DISPATCH
+    void fl_sigmoid_f32(const float *z, float *out, Py_ssize_t n)
+    void fl_log_sigmoid_f32(const float *z, float *out, Py_ssize_t n)
     int fl_isa_supported(int isa)
     int fl_isa_select(int isa)
 
@@ -107,6 +109,7 @@ cdef extern from "fl_pool.h" nogil:
     int FL_POOL_MAX_WORKERS
 
 ctypedef void (*unary_fn)(const double *, double *, Py_ssize_t) noexcept nogil
+ctypedef void (*unary_f32_fn)(const float *, float *, Py_ssize_t) noexcept nogil
 
 # Elements per block: large enough to amortise the call into fl_math, small
 # enough that a block of doubles (4 KiB) and its scratch stay in L1.
@@ -407,6 +410,7 @@ def combine_partials(P):
 
 cdef struct UnaryJob:
     unary_fn fn
+    unary_f32_fn fn_f32        # float32 -> float32 at its own width (NULL: widen to double)
     const void *z
     void *out
     Py_ssize_t n
@@ -436,7 +440,9 @@ cdef void _unary_task(void *ctx, Py_ssize_t task, int worker) noexcept nogil:
     cdef Py_ssize_t start = task * j.span
     cdef Py_ssize_t stop = min(start + j.span, j.n)
     cdef double *buf = j.work + worker * BLOCK
-    if j.z_f32:
+    if j.z_f32 and j.out_f32 and j.fn_f32 != NULL:
+        j.fn_f32(<const float *> j.z + start, <float *> j.out + start, stop - start)
+    elif j.z_f32:
         if j.out_f32:
             _unary_range(j.fn, <const float *> j.z, <float *> j.out, start, stop, buf)
         else:
@@ -448,13 +454,15 @@ cdef void _unary_task(void *ctx, Py_ssize_t task, int worker) noexcept nogil:
             _unary_range(j.fn, <const double *> j.z, <double *> j.out, start, stop, buf)
 
 
-cdef void _unary(unary_fn fn, const data_t[::1] z, out_t[::1] out, int n_threads) noexcept:
+cdef void _unary(unary_fn fn, unary_f32_fn fn_f32, const data_t[::1] z, out_t[::1] out,
+                 int n_threads) noexcept:
     cdef UnaryJob job
     cdef Py_ssize_t n = z.shape[0]
     cdef double[:, ::1] work = np.empty((max(n_threads, 1), BLOCK), dtype=np.float64)
     if n == 0:
         return
     job.fn = fn
+    job.fn_f32 = fn_f32
     job.z = &z[0]
     job.out = &out[0]
     job.n = n
@@ -467,11 +475,11 @@ cdef void _unary(unary_fn fn, const data_t[::1] z, out_t[::1] out, int n_threads
 
 
 def sigmoid(const data_t[::1] z, out_t[::1] out, int n_threads):
-    _unary(fl_sigmoid, z, out, n_threads)
+    _unary(fl_sigmoid, fl_sigmoid_f32, z, out, n_threads)
 
 
 def log_sigmoid(const data_t[::1] z, out_t[::1] out, int n_threads):
-    _unary(fl_log_sigmoid, z, out, n_threads)
+    _unary(fl_log_sigmoid, fl_log_sigmoid_f32, z, out, n_threads)
 
 
 # ---------------------------------------------------------------------------

@@ -622,3 +622,49 @@ def test_mean_of_huge_losses_is_finite():
     # Each loss is 1.8e308 (y = 0, z = DBL_MAX); their mean is finite.
     big = np.finfo(np.float64).max
     assert fastlogit.cost_from_logits([[big, big]], [[0.0, 0.0]]) == big
+
+
+# ---------------------------------------------------------------------------
+# float32 at its own width: float32 in, float32 out, plain double arithmetic
+# (no double-double), error argument in fl_math.h (fl_exp_plain)
+# ---------------------------------------------------------------------------
+
+def _dense_float32(stride=251):
+    """Every stride-th float32 bit pattern (all exponents, both signs, a prime
+    stride so the mantissas are spread), finite ones only."""
+    z = np.arange(0, 1 << 32, stride, dtype=np.uint64).astype(np.uint32).view(np.float32)
+    return z[np.isfinite(z)]
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "log_sigmoid"])
+def test_float32_own_width_against_the_float64_path(name):
+    # The float64 path is within 0.62 ulp of double (the sweep above), so rounded to
+    # float32 it is correctly rounded except within ~2^-29 ulp32 of a midpoint; the
+    # float32 path must agree with it, and where it does not, mpmath decides: both
+    # within 0.51 ulp32.
+    fn = getattr(fastlogit, name)
+    exact_fn = exact_sigmoid if name == "sigmoid" else exact_log_sigmoid
+    z = _dense_float32()
+    got = fn(z)
+    assert got.dtype == np.float32
+    with np.errstate(under="ignore"):     # the float64 path's tiny results
+        ref = fn(z.astype(np.float64)).astype(np.float32)
+    differ = np.flatnonzero(got.view(np.uint32) != ref.view(np.uint32))
+    assert len(differ) <= 1e-6 * len(z), f"{len(differ)} of {len(z)} differ"
+    for i in differ:
+        exact = exact_fn(float(z[i]))
+        err = ulp_error_scalar(float(got[i]), exact, "float32")
+        assert err <= SIGMOID_ULP["float32"], f"{name}({z[i]!r}) = {got[i]!r}: {err} ulp32"
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "log_sigmoid"])
+def test_float32_own_width_in_place_and_at_the_edges(name):
+    fn = getattr(fastlogit, name)
+    z = np.array([-np.inf, -1e30, -110.0, -103.98, -103.97, -87.34, -16.64, -1e-30, -0.0, 0.0,
+                  1e-30, 7.97, 13.99, 16.64, 103.3, 110.0, 1e30, np.inf, np.nan], np.float32)
+    with np.errstate(under="ignore"):
+        ref = fn(z.astype(np.float64)).astype(np.float32)
+    np.testing.assert_array_equal(fn(z).view(np.uint32), ref.view(np.uint32))
+    zz = np.repeat(z, 40)             # more than one block, in place
+    fn(zz, out=zz)
+    np.testing.assert_array_equal(zz.view(np.uint32), np.repeat(ref, 40).view(np.uint32))
