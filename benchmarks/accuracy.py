@@ -313,6 +313,34 @@ def table(results, columns):
     return "\n".join(lines)
 
 
+def float32_exhaustive(fastlogit, chunk=1 << 25):
+    """The float32 sigmoid / log_sigmoid (own-width path) against the float64 path rounded
+    to float32 on every finite float32; each disagreement is measured with mpmath."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from oracle import exact_log_sigmoid, exact_sigmoid, ulp_error_scalar
+    for name, exact_fn in (("sigmoid", exact_sigmoid), ("log_sigmoid", exact_log_sigmoid)):
+        fn = getattr(fastlogit, name)
+        total, differ, worst = 0, [], 0.0
+        for start in range(0, 1 << 32, chunk):
+            z = np.arange(start, start + chunk, dtype=np.uint64).astype(np.uint32).view(np.float32)
+            z = z[np.isfinite(z)]
+            got = fn(z)
+            with np.errstate(under="ignore"):
+                ref = fn(z.astype(np.float64)).astype(np.float32)
+            for i in np.flatnonzero(got.view(np.uint32) != ref.view(np.uint32)):
+                e = exact_fn(float(z[i]))
+                err = (ulp_error_scalar(float(got[i]), e, "float32"),
+                       ulp_error_scalar(float(ref[i]), e, "float32"))
+                differ.append((float(z[i]), *err))
+                worst = max(worst, err[0])
+            total += len(z)
+        print(f"{name}: {total} finite float32, {len(differ)} differ from the float64 path"
+              + (f", worst of those {worst:.9f} ulp32 (float64 path there: "
+                 f"{max(d[2] for d in differ):.9f})" if differ else ""))
+        for d in differ[:20]:
+            print(f"  z = {d[0]!r}: float32 path {d[1]:.9f}, float64 path {d[2]:.9f} ulp32")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--compare", action="append", default=[], metavar="NAME=PATH",
@@ -321,10 +349,16 @@ def main(argv=None):
                     help="directory holding the fastlogit package to measure (default: this checkout)")
     ap.add_argument("--fastlogit-only", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--json", help="write the raw results to this file")
+    ap.add_argument("--float32-exhaustive", action="store_true",
+                    help="only: the float32 sigmoid and log_sigmoid against the float64 path on "
+                         "every finite float32 (a few minutes)")
     args = ap.parse_args(argv)
 
     sys.path.insert(0, args.fastlogit_path)
     import fastlogit
+    if args.float32_exhaustive:
+        float32_exhaustive(fastlogit)
+        return
     label = f"fastlogit ({fastlogit.build_info().get('math_isa', '?')})"
     impls = {label: fastlogit_impl(fastlogit)}
     if not args.fastlogit_only:
