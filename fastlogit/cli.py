@@ -136,16 +136,10 @@ def _fit_table(table, args):
 
 
 def _scores(X, W, b, n_threads) -> np.ndarray:
-    """z = X @ W + b as float64, by the compiled kernel where it has one."""
-    from fastlogit import _kernels
-    from fastlogit._validation import resolve_threads
+    """z = X @ W + b as float64, by the compiled row loop."""
+    from fastlogit._api import linear_scores
 
-    if hasattr(_kernels, "scores"):
-        out = np.empty(X.shape[0])
-        _kernels.scores(X, np.ascontiguousarray(W[:, 0]), b, out,
-                        resolve_threads(n_threads, X.size))
-        return out
-    return (X @ W)[:, 0] + b
+    return linear_scores(X, W, b, n_threads=n_threads)
 
 
 def cmd_train(args) -> int:
@@ -336,13 +330,13 @@ def build_parser() -> argparse.ArgumentParser:
                          help="where to write the fastlogit model file")
     convert.set_defaults(func=cmd_convert)
 
-    # No `common` parent: fastlogit._bench defines its own options (its peers
+    # No `common` parent: fastlogit.bench defines its own options (its peers
     # are imported only when it runs).
-    from fastlogit import _bench
+    from fastlogit import bench as bench_harness
 
     bench = sub.add_parser("bench", help="benchmark the kernels against NumPy and peers")
-    _bench.add_arguments(bench)
-    bench.set_defaults(func=_bench.run)
+    bench_harness.add_arguments(bench)
+    bench.set_defaults(func=bench_harness.run)
 
     config = sub.add_parser("show-config", parents=[common],
                             help="print how the compiled module was built")
