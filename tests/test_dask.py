@@ -287,6 +287,10 @@ def test_newton_on_dask_warns_once_on_separable_data(client):
     assert len(record) == 1 and "linearly separable" in str(record[0].message)
     assert not got.converged and "separable" in got.message
     assert got.n_passes <= 15
+    pytest.importorskip("sklearn")
+    with pytest.warns(fastlogit.ConvergenceWarning) as record:
+        fastlogit.LogisticRegression(penalty=None).fit(da.from_array(X_np, chunks=(100, 3)), y)
+    assert len(record) == 1 and "linearly separable" in str(record[0].message)
 
 
 def test_newton_on_dask_reports_bad_labels(client, data):

@@ -41,7 +41,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import dask.array
 
 __all__ = ["kernel_row_chunks", "combine_partials", "cost_and_gradients",
-           "in_memory_cost_and_gradients", "partials_graph", "finish_partials",
+           "in_memory_cost_and_gradients", "partials_graph", "finish_partials", "block_arrays",
            "check_split_every"]
 
 # The in-memory fused kernel splits its blocks into at most this many
@@ -112,18 +112,24 @@ def combine_partials(P: NDArray) -> NDArray:
 # Cost and gradients: per-block kernel sums, gathered and combined in order
 # ---------------------------------------------------------------------------
 
+def block_arrays(X_block, Y_block, sw_block):
+    """(X, y, weights, weight sum) of one row block, checked inside its task;
+    weights are empty (the kernels' unit weights) when ``sw_block`` is None."""
+    X_block = check_X(X_block)
+    k = X_block.shape[0]
+    y = as_row(Y_block, "Y", k)
+    if sw_block is None:
+        return X_block, y, np.empty(0, dtype=np.float64), float(k)
+    sw = check_weight_values(sw_block, k)
+    return X_block, y, sw, float(np.sum(sw))
+
+
 def _block_partials(X_block, Y_block, sw_block, W_vec, b, n_threads):
     """Unnormalised sums of one row block, as a (1, n + 3) float64 row:
     [loss, sum r, sum s, X^T r (n)] with r = s (sigmoid(z) - y)."""
-    X_block = check_X(X_block)
+    X_block, y, sw, weight = block_arrays(X_block, Y_block, sw_block)
     k, n = X_block.shape
     out = np.zeros((1, n + 3))
-    y = as_row(Y_block, "Y", k)
-    if sw_block is None:
-        sw, weight = np.empty(0, dtype=np.float64), float(k)
-    else:
-        sw = check_weight_values(sw_block, k)
-        weight = float(np.sum(sw))
     if k == 0:
         return out
     loss, dW, db, n_bad = _kernels.cost_and_gradients(

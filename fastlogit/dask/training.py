@@ -29,13 +29,10 @@ from fastlogit._train import (
     NEWTON_MAX_PARAMS, SEPARABLE, FitResult, check_start_finite, classifies_all, separation_watch,
     warn_not_converged, warn_separable,
 )
-from fastlogit._validation import (
-    as_row, check_bool, check_count, check_nonneg, check_weight_values, check_X,
-    resolve_threads,
-)
+from fastlogit._validation import check_bool, check_count, check_nonneg, resolve_threads
 from fastlogit.dask.arrays import aligned_rows, rows_chunked
 from fastlogit.dask.reductions import (
-    check_split_every, combine_partials, finish_partials, partials_graph,
+    block_arrays, check_split_every, combine_partials, finish_partials, partials_graph,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -50,21 +47,10 @@ def _newton_width(n: int) -> int:
     return 4 + n + (n + 1) * (n + 2) // 2
 
 
-def _block_arrays(X_block, Y_block, sw_block):
-    """(X, y, weights (empty: unit), weight sum) of one row block, checked."""
-    X_block = check_X(X_block)
-    k = X_block.shape[0]
-    y = as_row(Y_block, "Y", k)
-    if sw_block is None:
-        return X_block, y, np.empty(0, dtype=np.float64), float(k)
-    sw = check_weight_values(sw_block, k)
-    return X_block, y, sw, float(np.sum(sw))
-
-
 def _newton_block(X_block, Y_block, sw_block, W_vec, b, n_threads):
     """One row block's sums for Newton, as a (1, width) row:
     [loss, grad_b, weight, bad labels, grad_W (n), upper triangle of H row by row]."""
-    X_block, y, sw, weight = _block_arrays(X_block, Y_block, sw_block)
+    X_block, y, sw, weight = block_arrays(X_block, Y_block, sw_block)
     k, n = X_block.shape
     out = np.zeros((1, _newton_width(n)))
     if k == 0:
@@ -79,7 +65,7 @@ def _newton_block(X_block, Y_block, sw_block, W_vec, b, n_threads):
 
 def _separation_block(X_block, Y_block, sw_block, W_vec, b, n_threads):
     """1 when (W, b) misclassify an example of this block (or it holds a soft label), else 0."""
-    X_block, y, sw, _ = _block_arrays(X_block, Y_block, sw_block)
+    X_block, y, sw, _ = block_arrays(X_block, Y_block, sw_block)
     if X_block.shape[0] == 0:
         return np.zeros((1, 1))
     ok = classifies_all(X_block, y, sw, W_vec, b, resolve_threads(n_threads, X_block.size))
