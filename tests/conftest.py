@@ -36,7 +36,7 @@ if settings is not None:
 # (CI runs everything but "slow"; see tests/README.md).
 # ---------------------------------------------------------------------------
 _FILE_MARKERS = {"test_dask.py": "dask", "test_dask_parts.py": "dask", "test_cli.py": "cli",
-                  "test_train_cli.py": "cli"}
+                 "test_train_cli.py": "cli"}
 
 
 def pytest_configure(config):
