@@ -4,7 +4,12 @@ Benchmarks are grouped by problem (kernel, size, dtype) so that pytest-benchmark
 table puts fastlogit next to the NumPy reference and the peers (SciPy,
 scikit-learn, numexpr, PyTorch; each skipped when not installed).  Every
 result is checked against the reference after timing.  The case definitions
-are fastlogit._bench's, which `fastlogit bench` uses too.
+are fastlogit.bench's, which `fastlogit bench` uses too.
+
+Loaded-machine mode (opt-in): ``pytest benchmarks/bench_kernels.py --bench-load 1``
+starts that many busy processes for each benchmark of ``test_loaded`` (stopped
+afterwards) and times fastlogit with the default thread count and with one
+thread; extra_info records t(None)/t(1).
 """
 from __future__ import annotations
 
@@ -12,13 +17,17 @@ import gc
 
 import pytest
 
-from fastlogit import _bench, _kernels
+from fastlogit import _kernels
+from fastlogit.bench import load as bench_load
+from fastlogit.bench import problems as bench_problems
+from fastlogit.bench import registry as bench_registry
+from fastlogit.bench import timing as bench_timing
 
 pytest.importorskip("fastlogit._kernels")
 
 DTYPES = ("float64", "float32")
 
-# Implementations each kernel has in fastlogit._bench (peers skipped at run time
+# Implementations each kernel has in fastlogit.bench's registry (peers skipped at run time
 # when not installed).
 IMPLS = {
     "sigmoid": ("reference", "fastlogit", "fastlogit out=", "scipy", "numexpr", "torch"),
@@ -35,11 +44,11 @@ QUICK_SHAPES = ((20_000, 3), (5_000, 100))
 
 
 def _problems(quick: bool):
-    for kernel in _bench.KERNELS:
-        if kernel in _bench.ELEMENTWISE:
-            shapes = [(QUICK_M,)] if quick else [(m,) for m in _bench.DEFAULT_M]
+    for kernel in bench_problems.KERNELS:
+        if kernel in bench_problems.ELEMENTWISE:
+            shapes = [(QUICK_M,)] if quick else [(m,) for m in bench_problems.DEFAULT_M]
         else:
-            shapes = list(QUICK_SHAPES) if quick else list(_bench.DEFAULT_SHAPES[kernel])
+            shapes = list(QUICK_SHAPES) if quick else list(bench_problems.DEFAULT_SHAPES[kernel])
         for shape in shapes:
             yield kernel, shape
 
@@ -63,6 +72,13 @@ def pytest_generate_tests(metafunc):
                         params.append((kernel, shape, dtype, threads, impl))
                         ids.append(f"{kernel}-{'x'.join(map(str, shape))}-{dtype}-{threads}thr-{impl}")
         metafunc.parametrize("timing_case", params, ids=ids)
+    if "loaded_case" in metafunc.fixturenames:
+        loads = metafunc.config.getoption("--bench-load")
+        params = [(kernel, shape, k, t) for k in (loads or [])
+                  for kernel, shape in bench_load.LOADED_CASES for t in (1, None)]
+        metafunc.parametrize("loaded_case", params, ids=[
+            f"{k}-{'x'.join(map(str, s))}-busy{b}-{'default' if t is None else t}thr"
+            for k, s, b, t in params])
     if "memory_case" in metafunc.fixturenames:
         params, ids = [], []
         for kernel, shape in _problems(True):
@@ -81,16 +97,16 @@ def _problem_and_reference(kernel, shape, dtype):
     if key not in _cache:
         _cache.clear()   # one problem at a time: the big ones are hundreds of MB
         gc.collect()
-        problem = _bench.make_problem(kernel, shape, dtype)
-        with _bench.thread_limits(1):
-            _cache[key] = (problem, _bench.expected_result(problem))
+        problem = bench_problems.make_problem(kernel, shape, dtype)
+        with bench_timing.thread_limits(1):
+            _cache[key] = (problem, bench_registry.expected_result(problem))
     return _cache[key]
 
 
 def test_kernel(benchmark, timing_case):
     kernel, shape, dtype, threads, impl_name = timing_case
     problem, expected = _problem_and_reference(kernel, shape, dtype)
-    impls = {i.name: i for i in _bench.implementations(problem, threads)}
+    impls = {i.name: i for i in bench_registry.implementations(problem, threads)}
     if impl_name not in impls:
         pytest.skip(f"{impl_name} is not installed")
     impl = impls[impl_name]
@@ -99,12 +115,12 @@ def test_kernel(benchmark, timing_case):
         kernel=kernel, impl=impl_name, threads=threads, dtype=dtype, shape=list(shape),
         bytes_moved=problem.read_bytes + problem.write_bytes, elements=problem.elements,
         note=impl.note)
-    with _bench.thread_limits(threads):
+    with bench_timing.thread_limits(threads):
         result = benchmark(impl.call)
     # Checked after timing: a fast wrong answer must not pass unnoticed.  The
     # expected answer is the reference on float64 copies; the reference itself
     # is only recorded (in float32 it overflows to an infinite cost).
-    ok = _bench._close(impl.result(result), expected, _bench.check_tolerance(dtype))
+    ok = bench_problems.close(impl.result(result), expected, bench_problems.check_tolerance(dtype))
     benchmark.extra_info["matches_reference"] = ok
     if impl_name != "reference":
         assert ok, f"{impl_name} disagrees with the reference on {problem.label}"
@@ -122,11 +138,11 @@ def test_peak_memory(benchmark, memory_case):
     """Peak extra memory of one fastlogit call = its outputs (+ O(n) bookkeeping);
     the reference's temporaries are recorded next to it for comparison."""
     kernel, shape, dtype = memory_case
-    problem = _bench.make_problem(kernel, shape, dtype)
-    impls = {i.name: i for i in _bench.implementations(problem, 1, peers=())}
+    problem = bench_problems.make_problem(kernel, shape, dtype)
+    impls = {i.name: i for i in bench_registry.implementations(problem, 1, peers=())}
     fast, ref = impls["fastlogit"], impls["reference"]
-    fast_peak = _bench.peak_extra_memory(fast.call)
-    ref_peak = _bench.peak_extra_memory(ref.call)
+    fast_peak = bench_timing.peak_extra_memory(fast.call)
+    ref_peak = bench_timing.peak_extra_memory(ref.call)
     benchmark.group = "peak memory"
     benchmark.extra_info.update(
         kernel=kernel, dtype=dtype, shape=list(shape), fastlogit_peak_bytes=fast_peak,
@@ -136,3 +152,16 @@ def test_peak_memory(benchmark, memory_case):
     assert fast_peak <= limit, (
         f"fastlogit.{kernel} {problem.label} allocated {fast_peak} bytes at peak; "
         f"its outputs are {problem.write_bytes} bytes (limit with bookkeeping {limit})")
+
+
+def test_loaded(benchmark, loaded_case):
+    """One kernel while K busy processes run (opt-in: --bench-load K): compare
+    the default thread count's median with one thread's in the same group."""
+    kernel, shape, busy, threads = loaded_case
+    problem = bench_problems.make_problem(kernel, shape, "float64")
+    call = bench_load.public_call(problem, threads)
+    benchmark.group = f"loaded: {problem.label}, {busy} busy processes"
+    benchmark.extra_info.update(kernel=kernel, shape=list(shape), busy_processes=busy,
+                                threads="default" if threads is None else threads)
+    with bench_load.busy_processes(busy, 120):
+        benchmark(call)

@@ -20,6 +20,9 @@ def pytest_addoption(parser):
                     help="small problem sizes (smoke run) instead of the issue's target sizes")
     group.addoption("--bench-threads", default=None,
                     help="comma-separated thread counts (default: 1 and all usable cores)")
+    group.addoption("--bench-load", type=int, nargs="*", default=None, metavar="K",
+                    help="run test_loaded with K busy processes (e.g. --bench-load 1 2); "
+                         "off by default")
 
 
 def pytest_collect_file(file_path, parent):

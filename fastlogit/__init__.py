@@ -4,7 +4,47 @@ The functions mirror :mod:`fastlogit.reference` (the textbook NumPy version):
 same names, argument order and shapes, computed by compiled kernels that
 never overflow, never return NaN for finite input and release the GIL.
 """
-from fastlogit._api import (
+import sys
+
+
+def _require_compiled_extension() -> None:
+    """Fail with instructions when the compiled kernels are not there.
+
+    Without this, a source checkout that was never built fails deep inside
+    the package with a confusing circular-import message.
+    """
+    import importlib.machinery
+    import importlib.util
+    from pathlib import Path
+
+    if importlib.util.find_spec("fastlogit._kernels") is not None:
+        return  # present: any load error (a missing libgomp, ...) is reported as it is
+    here = Path(__file__).resolve().parent
+    others = sorted(p.name for p in here.glob("_kernels.*")
+                    if p.suffix in (".so", ".pyd") or p.name.endswith(".dylib"))
+    lines = [f"fastlogit's compiled extension (fastlogit._kernels) is missing: "
+             f"fastlogit was imported from {here}"]
+    if others:
+        lines.append(f"  (found {', '.join(others)}, built for another Python; this one, "
+                     f"Python {sys.version.split()[0]}, needs "
+                     f"{importlib.machinery.EXTENSION_SUFFIXES[0]!r})")
+    if (here.parent / "setup.py").is_file():
+        lines += [
+            "That folder is a source checkout that has not been built for this Python. Either:",
+            f"  build it in place:  cd {here.parent} && pip install -U \"setuptools>=77\" Cython numpy"
+            " && python setup.py build_ext --inplace",
+            f"  or install it:      pip install {here.parent}   "
+            f"(then run Python from outside {here.parent})",
+        ]
+    else:
+        lines.append("The installation is incomplete; reinstall it:  "
+                     "pip install --force-reinstall fastlogit")
+    raise ImportError("\n".join(lines), name="fastlogit._kernels")
+
+
+_require_compiled_extension()
+
+from fastlogit._api import (  # noqa: E402  (after the check above)
     compute_cost,
     cost_and_gradients,
     cost_from_logits,
@@ -14,10 +54,9 @@ from fastlogit._api import (
     predict,
     sigmoid,
 )
-from fastlogit._config import build_info, show_config
-from fastlogit._train import ConvergenceWarning, FitResult, fit, gradient_descent
-
-__version__ = "0.1.0"
+from fastlogit._config import build_info, show_config  # noqa: E402
+from fastlogit._train import ConvergenceWarning, FitResult, fit, gradient_descent  # noqa: E402
+from fastlogit._version import __version__  # noqa: E402
 
 __all__ = [
     "sigmoid",

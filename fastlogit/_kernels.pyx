@@ -6,23 +6,51 @@ checks shapes, dtypes and contiguity and allocates outputs before calling in.
 Design
 ------
 * Work is cut into blocks of rows (``BLOCK`` elements / rows) whose size
-  depends only on the problem shape, never on the thread count.  Threads take
-  blocks with a static schedule, so each thread first-touches the part of the
-  output it writes.
-* Transcendental math lives in ``src/fl_math.h`` (vectorised, one code path
-  per instruction set chosen at run time); it works on contiguous double
-  blocks, so float32 data is widened block by block in a per-thread buffer
-  (no float64 copy of a float32 input).
+  depends only on the problem shape, never on the thread count.
+* Threads: ``src/fl_pool.h``, a small pool of helper threads in which the
+  calling thread works too.  A kernel call is a *job* of numbered *tasks*;
+  every worker (the caller is worker 0) claims the next unclaimed task from a
+  shared counter, so no task ever waits for a helper that the OS has not
+  scheduled (on a busy machine the caller simply runs more tasks itself).
+  OpenMP is only asked for its thread count (``omp_get_max_threads``: it
+  honours OMP_NUM_THREADS and threadpoolctl); it never runs a parallel
+  region, so a forked child is safe (see fl_pool.h).
+* Transcendental math lives in ``src/fl_math.h`` and the row-block loops over X
+  in ``src/fl_rows.h`` (vectorised, one code path per instruction set chosen
+  at run time); they work on contiguous double blocks, so float32 data is
+  widened block by block in a per-worker buffer (no float64 copy of a float32
+  input).
 * Reductions are reproducible: rows are grouped into at most ``MAX_CHUNKS``
-  chunks fixed by the problem size; each chunk's partial sum is accumulated
-  block by block with Neumaier compensation, and the partials are combined
-  in chunk order after the parallel loop.  The bits therefore do not depend
-  on the number of threads.
+  chunks fixed by the problem size (:func:`reduction_chunks`); one task is one
+  chunk, whose partial sum is accumulated block by block with Neumaier
+  compensation into that chunk's own row of partials; the partials are
+  combined in chunk order after the job (:func:`combine_partials`).  The bits
+  therefore depend neither on the number of threads nor on which worker ran
+  which chunk.
+
+How to write a kernel on the pool
+---------------------------------
+1. A ``cdef struct`` holds everything a task needs: raw pointers to the data
+   (``const void *`` plus a dtype flag, or typed pointers), sizes, and a
+   ``double *work`` scratch area with ``scratch`` doubles per worker.
+2. A task function ``cdef void _my_task(void *ctx, Py_ssize_t task, int worker)
+   noexcept nogil`` casts ``ctx`` to the struct, works on the rows of task
+   number ``task`` only, uses ``work + worker * scratch`` as its scratch, and
+   writes either disjoint parts of the output or its own row of per-task
+   partials (never a shared accumulator: that would make the bits depend on
+   the schedule).  Fused ``data_t`` helpers are called after casting the
+   pointers according to the dtype flag (see ``_unary_task``).
+3. The ``def`` entry point validates nothing (the Python layer did), fills the
+   struct, allocates ``work`` as ``(n_threads, scratch)`` and the partials as
+   ``(n_tasks, width)`` NumPy arrays (so memory is freed even on error), then
+   ``with nogil: _run(_my_task, &job, n_tasks, n_threads)`` and finally
+   combines the partials in task order (``_combine_rows``).
+Tasks should be large (tens of microseconds: see ``_task_span``) so that
+claiming one costs nothing measurable, and many (several per thread) so that
+a descheduled thread delays the call by one task at most.
 """
 import numpy as np
-from cython.parallel cimport prange, threadid
 from libc.math cimport INFINITY
-from libc.string cimport memset
 
 from fastlogit._openmp cimport FL_OPENMP, omp_get_max_threads
 
@@ -47,142 +75,115 @@ cdef extern from "fl_math.h" nogil:
     void fl_prob_loss(const double *a, const double *y, double eps, double *loss, Py_ssize_t n)
     const char *fl_math_isa()
 
-# Row-block loops of the fused X kernels, in C so that they can be compiled
-# once per instruction set and dispatched at load time (target_clones), as
-# fl_math.h does; Cython cannot attach that attribute.
-cdef extern from *:
-    """
-    /* Row-block loops of the fused X kernels, compiled once per instruction set
-     * (x86-64-v4, v3, baseline) and picked at load time, like fl_math.h.  The
-     * summation order of every loop is fixed by the shape alone, so results do
-     * not depend on the thread count (they may differ in the last bits between
-     * instruction sets: FMA contraction). */
-    #if !defined(FL_NO_DISPATCH) && defined(__GNUC__) && !defined(__clang__) && (__GNUC__ >= 12) \
-        && defined(__x86_64__) && defined(__ELF__) && defined(__linux__)
-    #define FLK_TARGETS __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-    #else
-    #define FLK_TARGETS
-    #endif
-    /* Independent partial sums per dot product: one chain would wait on each
-     * add's latency and the compiler may not reassociate it. */
-    #define FLK_LANES 8
-    #define FLK_FOLD(s) ((((s)[0] + (s)[4]) + ((s)[1] + (s)[5])) + (((s)[2] + (s)[6]) + ((s)[3] + (s)[7])))
+cdef extern from "fl_rows.h" nogil:
+    void fl_rows_scores_c_f64(const double *X, Py_ssize_t row_stride, Py_ssize_t n,
+                              const double *w, double b, Py_ssize_t k, double *z)
+    void fl_rows_scores_c_f32(const float *X, Py_ssize_t row_stride, Py_ssize_t n,
+                              const double *w, double b, Py_ssize_t k, double *z)
+    void fl_rows_scores_f_f64(const double *X, Py_ssize_t col_stride, Py_ssize_t n,
+                              const double *w, double b, Py_ssize_t k, double *z)
+    void fl_rows_scores_f_f32(const float *X, Py_ssize_t col_stride, Py_ssize_t n,
+                              const double *w, double b, Py_ssize_t k, double *z)
+    void fl_rows_gradient_c_f64(const double *X, Py_ssize_t row_stride, Py_ssize_t n,
+                                const double *r, Py_ssize_t k, double *g)
+    void fl_rows_gradient_c_f32(const float *X, Py_ssize_t row_stride, Py_ssize_t n,
+                                const double *r, Py_ssize_t k, double *g)
+    void fl_rows_gradient_f_f64(const double *X, Py_ssize_t col_stride, Py_ssize_t n,
+                                const double *r, Py_ssize_t k, double *g)
+    void fl_rows_gradient_f_f32(const float *X, Py_ssize_t col_stride, Py_ssize_t n,
+                                const double *r, Py_ssize_t k, double *g)
 
-    /* Few features, contiguous rows: a constant row length lets the compiler
-     * vectorise across rows instead of running a 1..8-step loop per row. */
-    #define FLK_SMALL_DOT(T, N) case N: \
-        for (ptrdiff_t i = 0; i < k; i++) { \
-            const T *x = X + i * N; double s = 0.0; \
-            for (int j = 0; j < N; j++) s += (double)x[j] * w[j]; \
-            z[i] = s + b; } \
-        return;
-
-    #define FLK_SMALL_GRAD(T, N) case N: { \
-        double s[N] = {0}; \
-        for (ptrdiff_t i = 0; i < k; i++) { \
-            const T *x = X + i * N; double ri = r[i]; \
-            for (int j = 0; j < N; j++) s[j] += ri * (double)x[j]; } \
-        for (int j = 0; j < N; j++) g[j] = s[j]; \
-        return; }
-
-    #define FLK_DEFINE(T, SUF) \
-    /* z[i] = X[i, :] . w + b, rows of a C-ordered block (row stride rs) */ \
-    FLK_TARGETS static void flk_scores_c_##SUF(const T *X, ptrdiff_t rs, ptrdiff_t n, const double *w, \
-                                               double b, ptrdiff_t k, double *z) \
-    { \
-        if (rs == n) switch (n) { FLK_SMALL_DOT(T, 1) FLK_SMALL_DOT(T, 2) FLK_SMALL_DOT(T, 3) \
-            FLK_SMALL_DOT(T, 4) FLK_SMALL_DOT(T, 5) FLK_SMALL_DOT(T, 6) FLK_SMALL_DOT(T, 7) \
-            FLK_SMALL_DOT(T, 8) default: break; } \
-        for (ptrdiff_t i = 0; i < k; i++) { \
-            const T *x = X + i * rs; double s[FLK_LANES] = {0}, t = 0.0; ptrdiff_t j = 0; \
-            for (; j + FLK_LANES <= n; j += FLK_LANES) \
-                for (int l = 0; l < FLK_LANES; l++) s[l] += (double)x[j + l] * w[j + l]; \
-            for (; j < n; j++) t += (double)x[j] * w[j]; \
-            z[i] = (FLK_FOLD(s) + t) + b; \
-        } \
-    } \
-    /* The same for an F-ordered block: X points at its first row in column 0, \
-     * column j starts cs elements further; columns are streamed contiguously. */ \
-    FLK_TARGETS static void flk_scores_f_##SUF(const T *X, ptrdiff_t cs, ptrdiff_t n, const double *w, \
-                                               double b, ptrdiff_t k, double *z) \
-    { \
-        for (ptrdiff_t i = 0; i < k; i++) z[i] = 0.0; \
-        for (ptrdiff_t j = 0; j < n; j++) { \
-            const T *col = X + j * cs; double wj = w[j]; \
-            for (ptrdiff_t i = 0; i < k; i++) z[i] += (double)col[i] * wj; \
-        } \
-        for (ptrdiff_t i = 0; i < k; i++) z[i] += b; \
-    } \
-    /* g[j] = sum_i r[i] X[i, j] over a C-ordered block (g overwritten) */ \
-    FLK_TARGETS static void flk_grad_c_##SUF(const T *X, ptrdiff_t rs, ptrdiff_t n, const double *r, \
-                                             ptrdiff_t k, double *g) \
-    { \
-        if (rs == n) switch (n) { FLK_SMALL_GRAD(T, 1) FLK_SMALL_GRAD(T, 2) FLK_SMALL_GRAD(T, 3) \
-            FLK_SMALL_GRAD(T, 4) FLK_SMALL_GRAD(T, 5) FLK_SMALL_GRAD(T, 6) FLK_SMALL_GRAD(T, 7) \
-            FLK_SMALL_GRAD(T, 8) default: break; } \
-        for (ptrdiff_t j = 0; j < n; j++) g[j] = 0.0; \
-        for (ptrdiff_t i = 0; i < k; i++) { \
-            const T *x = X + i * rs; double ri = r[i]; \
-            for (ptrdiff_t j = 0; j < n; j++) g[j] += ri * (double)x[j]; \
-        } \
-    } \
-    /* The same for an F-ordered block: one dot product per column */ \
-    FLK_TARGETS static void flk_grad_f_##SUF(const T *X, ptrdiff_t cs, ptrdiff_t n, const double *r, \
-                                             ptrdiff_t k, double *g) \
-    { \
-        for (ptrdiff_t j = 0; j < n; j++) { \
-            const T *col = X + j * cs; double s[FLK_LANES] = {0}, t = 0.0; ptrdiff_t i = 0; \
-            for (; i + FLK_LANES <= k; i += FLK_LANES) \
-                for (int l = 0; l < FLK_LANES; l++) s[l] += r[i + l] * (double)col[i + l]; \
-            for (; i < k; i++) t += r[i] * (double)col[i]; \
-            g[j] = FLK_FOLD(s) + t; \
-        } \
-    }
-
-    FLK_DEFINE(double, d)
-    FLK_DEFINE(float, f)
-    """
-    void flk_scores_c_d(const double *X, Py_ssize_t rs, Py_ssize_t n, const double *w, double b,
-                        Py_ssize_t k, double *z) noexcept nogil
-    void flk_scores_c_f(const float *X, Py_ssize_t rs, Py_ssize_t n, const double *w, double b,
-                        Py_ssize_t k, double *z) noexcept nogil
-    void flk_scores_f_d(const double *X, Py_ssize_t cs, Py_ssize_t n, const double *w, double b,
-                        Py_ssize_t k, double *z) noexcept nogil
-    void flk_scores_f_f(const float *X, Py_ssize_t cs, Py_ssize_t n, const double *w, double b,
-                        Py_ssize_t k, double *z) noexcept nogil
-    void flk_grad_c_d(const double *X, Py_ssize_t rs, Py_ssize_t n, const double *r,
-                      Py_ssize_t k, double *g) noexcept nogil
-    void flk_grad_c_f(const float *X, Py_ssize_t rs, Py_ssize_t n, const double *r,
-                      Py_ssize_t k, double *g) noexcept nogil
-    void flk_grad_f_d(const double *X, Py_ssize_t cs, Py_ssize_t n, const double *r,
-                      Py_ssize_t k, double *g) noexcept nogil
-    void flk_grad_f_f(const float *X, Py_ssize_t cs, Py_ssize_t n, const double *r,
-                      Py_ssize_t k, double *g) noexcept nogil
+cdef extern from "fl_pool.h" nogil:
+    ctypedef void (*fl_task_fn)(void *ctx, Py_ssize_t task, int worker) noexcept nogil
+    void fl_pool_run(fl_task_fn fn, void *ctx, Py_ssize_t n_tasks, int n_workers)
+    int fl_pool_size()
+    int fl_pool_forked()
+    long long fl_pool_backoffs()
+    int fl_pool_set_backoff(int on)
+    Py_ssize_t FL_POOL_MAX_TASKS
+    int FL_POOL_MAX_WORKERS
 
 ctypedef void (*unary_fn)(const double *, double *, Py_ssize_t) noexcept nogil
 
 # Elements per block: large enough to amortise the call into fl_math, small
 # enough that a block of doubles (4 KiB) and its scratch stay in L1.
 DEF BLOCK = 512
-# Upper bound on reduction chunks: enough for 64 threads' static share, small
-# enough that the (chunks, n) partials stay tiny next to X.
+# Upper bound on reduction chunks (one task each): enough tasks per thread to
+# balance a busy machine, few enough that the (chunks, n) partials stay tiny
+# next to X.
 DEF MAX_CHUNKS = 64
 # Target bytes of X per row block in the fused kernels (fits in L2, so the
 # second sweep over the block for dW reads cache, not memory).
 DEF BLOCK_BYTES = 65536
+# Element-operations per task of the element-wise and row kernels (about
+# 10-20 microseconds): claiming a task (one atomic) is then negligible.
+DEF TASK_WORK = 16384
 
 BLOCK_SIZE = BLOCK
+REDUCTION_CHUNKS = MAX_CHUNKS
 OPENMP = bool(FL_OPENMP)
+MAX_POOL_THREADS = FL_POOL_MAX_WORKERS
 
 
 def max_threads():
-    """Threads OpenMP would use now (OMP_NUM_THREADS, threadpoolctl limits)."""
-    return omp_get_max_threads()
+    """Threads a default call asks for: OpenMP's count when built with OpenMP
+    (it honours OMP_NUM_THREADS and threadpoolctl limits), else the first value
+    of OMP_NUM_THREADS, else the usable cores.  Not capped here: the Python
+    layer applies the cap (``_validation.resolve_threads``)."""
+    if FL_OPENMP:
+        return omp_get_max_threads()
+    import os
+    try:
+        return max(int(os.environ.get("OMP_NUM_THREADS", "").split(",")[0]), 1)
+    except ValueError:
+        try:
+            return len(os.sched_getaffinity(0))
+        except AttributeError:
+            return os.cpu_count() or 1
+
+
+def pool_threads():
+    """Helper threads started so far in this process (0 until a threaded call)."""
+    return fl_pool_size()
+
+
+def pool_backoffs():
+    """Threaded calls so far that found the machine busy (a thread descheduled,
+    or a wait for a descheduled helper); each makes the next calls run on the
+    calling thread alone for a while (see src/fl_pool.h)."""
+    return fl_pool_backoffs()
+
+
+def set_pool_backoff(bint on):
+    """Turn the busy-machine back-off on or off (returns the previous setting).
+    Off, every threaded call uses the helper threads whatever the load: for
+    tests that must exercise them, and for measuring what the back-off saves."""
+    return bool(fl_pool_set_backoff(on))
+
+
+def forked_child():
+    """True in a process forked after this module was loaded."""
+    return bool(fl_pool_forked())
 
 
 def math_isa():
     """Instruction-set path selected by fl_math at run time."""
     return fl_math_isa().decode()
+
+
+cdef inline void _run(fl_task_fn fn, void *ctx, Py_ssize_t n_tasks, int n_threads) noexcept nogil:
+    fl_pool_run(fn, ctx, n_tasks, n_threads)
+
+
+cdef inline Py_ssize_t _task_span(Py_ssize_t n_units, Py_ssize_t work_per_unit) noexcept nogil:
+    """Units (elements or blocks) per task: about TASK_WORK element-operations,
+    and few enough tasks for the pool's counter."""
+    cdef Py_ssize_t span = TASK_WORK // max(work_per_unit, 1)
+    if span < 1:
+        span = 1
+    if _ceil_div(n_units, span) > FL_POOL_MAX_TASKS:
+        span = _ceil_div(n_units, FL_POOL_MAX_TASKS)
+    return span
 
 
 # ---------------------------------------------------------------------------
@@ -223,31 +224,30 @@ cdef inline void _scores_block(const data_t *X, Py_ssize_t row_stride, Py_ssize_
     """z[i - start] = X[i, :] . w + b for rows start..stop-1."""
     if col_stride == 1:              # C order: rows are contiguous
         if data_t is double:
-            flk_scores_c_d(X + start * row_stride, row_stride, n, w, b, stop - start, z)
+            fl_rows_scores_c_f64(X + start * row_stride, row_stride, n, w, b, stop - start, z)
         else:
-            flk_scores_c_f(X + start * row_stride, row_stride, n, w, b, stop - start, z)
+            fl_rows_scores_c_f32(X + start * row_stride, row_stride, n, w, b, stop - start, z)
     else:                            # F order: stream each column's segment
         if data_t is double:
-            flk_scores_f_d(X + start, col_stride, n, w, b, stop - start, z)
+            fl_rows_scores_f_f64(X + start, col_stride, n, w, b, stop - start, z)
         else:
-            flk_scores_f_f(X + start, col_stride, n, w, b, stop - start, z)
+            fl_rows_scores_f_f32(X + start, col_stride, n, w, b, stop - start, z)
 
 
-cdef inline void _accumulate_gradient_block(const data_t *X, Py_ssize_t row_stride,
-                                            Py_ssize_t col_stride, Py_ssize_t n,
-                                            Py_ssize_t start, Py_ssize_t stop,
-                                            const double *r, double *g) noexcept nogil:
+cdef inline void _accumulate_gradient_block(const data_t *X, Py_ssize_t row_stride, Py_ssize_t col_stride,
+                                 Py_ssize_t n, Py_ssize_t start, Py_ssize_t stop,
+                                 const double *r, double *g) noexcept nogil:
     """g[j] = sum_i r[i - start] * X[i, j] over the block (g is overwritten)."""
     if col_stride == 1:
         if data_t is double:
-            flk_grad_c_d(X + start * row_stride, row_stride, n, r, stop - start, g)
+            fl_rows_gradient_c_f64(X + start * row_stride, row_stride, n, r, stop - start, g)
         else:
-            flk_grad_c_f(X + start * row_stride, row_stride, n, r, stop - start, g)
+            fl_rows_gradient_c_f32(X + start * row_stride, row_stride, n, r, stop - start, g)
     else:
         if data_t is double:
-            flk_grad_f_d(X + start, col_stride, n, r, stop - start, g)
+            fl_rows_gradient_f_f64(X + start, col_stride, n, r, stop - start, g)
         else:
-            flk_grad_f_f(X + start, col_stride, n, r, stop - start, g)
+            fl_rows_gradient_f_f32(X + start, col_stride, n, r, stop - start, g)
 
 
 cdef double _pairwise_sum(const double *v, Py_ssize_t k) noexcept nogil:
@@ -293,6 +293,24 @@ cdef inline Py_ssize_t _chunk_start(Py_ssize_t c, Py_ssize_t n_blocks, Py_ssize_
     return (c * n_blocks) // n_chunks
 
 
+cdef void _combine_rows(const double *part, Py_ssize_t n_rows, Py_ssize_t stride,
+                        Py_ssize_t first, Py_ssize_t width, bint pairs, double *out) noexcept nogil:
+    """out[j] = the Neumaier sum, in row order, of part[r, first + j] (pairs:
+    of the compensated pairs part[r, first + j], part[r, first + width + j]).
+    The one combine of every reduction: same bits for any thread count."""
+    cdef Py_ssize_t r, j
+    cdef const double *row
+    cdef double value, comp
+    for j in range(width):
+        out[j] = 0.0
+        comp = 0.0
+        for r in range(n_rows):
+            row = part + r * stride + first
+            value = _compensated(row[j], row[width + j]) if pairs else row[j]
+            _neumaier_add(&out[j], &comp, value)
+        out[j] = _compensated(out[j], comp)
+
+
 def rows_per_block(Py_ssize_t n, Py_ssize_t itemsize):
     """Rows per block of the fused X kernels: a function of the shape only."""
     cdef Py_ssize_t rows = BLOCK_BYTES // max(n * itemsize, 1)
@@ -303,32 +321,110 @@ def rows_per_block(Py_ssize_t n, Py_ssize_t itemsize):
     return rows
 
 
+def reduction_chunks(Py_ssize_t m, Py_ssize_t n, Py_ssize_t itemsize):
+    """Row boundaries (chunks + 1 increasing ints, from 0 to m) of the reduction
+    chunks of :func:`cost_and_gradients` for an (m, n) X of that item size.
+
+    A call of cost_and_gradients on the rows of one chunk returns that chunk's
+    partial sums exactly when the chunk holds at most ``REDUCTION_CHUNKS``
+    blocks (m <= REDUCTION_CHUNKS**2 * rows_per_block); :func:`combine_partials`
+    then reproduces the whole call bit for bit."""
+    cdef Py_ssize_t rows = rows_per_block(n, itemsize)
+    cdef Py_ssize_t n_blocks = _ceil_div(m, rows)
+    cdef Py_ssize_t n_chunks = _n_chunks(n_blocks)
+    if m <= 0:
+        return [0, 0] if m == 0 else []
+    return [min(rows * _chunk_start(c, n_blocks, n_chunks), m) for c in range(n_chunks + 1)]
+
+
+def combine_partials(P):
+    """Column sums of the per-chunk partials ``P``, combined as the kernels do:
+    rows in order, Neumaier-compensated, a non-finite sum kept as it is.
+
+    ``P`` is float64 of shape (chunks, width), one chunk's (already compensated)
+    sums per row, or (chunks, width, 2) holding [sum, compensation] pairs.
+    Returns a float64 array of shape (width,)."""
+    cdef double[:, ::1] rows
+    cdef Py_ssize_t n_rows, width
+    arr = np.asarray(P, dtype=np.float64)
+    pairs = arr.ndim == 3
+    if arr.ndim not in (2, 3) or (pairs and arr.shape[2] != 2):
+        raise ValueError(f"P must have shape (chunks, width) or (chunks, width, 2); "
+                         f"got shape {arr.shape}")
+    n_rows, width = arr.shape[0], arr.shape[1]
+    # Pairs are laid out [sums (width), compensations (width)] per row.
+    rows = np.ascontiguousarray(np.concatenate([arr[..., 0], arr[..., 1]], axis=1) if pairs
+                                else arr).reshape(n_rows, -1)
+    out = np.zeros(width, dtype=np.float64)
+    cdef double[::1] out_view = out
+    if width > 0 and n_rows > 0:
+        _combine_rows(&rows[0, 0], n_rows, rows.shape[1], 0, width, pairs, &out_view[0])
+    return out
+
+
 # ---------------------------------------------------------------------------
 # Element-wise kernels
 # ---------------------------------------------------------------------------
 
-cdef void _unary(unary_fn fn, const data_t[::1] z, out_t[::1] out, int n_threads) noexcept:
-    cdef Py_ssize_t n = z.shape[0]
-    cdef Py_ssize_t n_blocks = _ceil_div(n, BLOCK)
-    cdef Py_ssize_t blk, start, k
-    cdef double[:, ::1] work
-    cdef double *buf
+cdef struct UnaryJob:
+    unary_fn fn
+    const void *z
+    void *out
+    Py_ssize_t n
+    Py_ssize_t span            # elements per task
+    bint z_f32
+    bint out_f32
+    double *work               # BLOCK doubles per worker
+
+
+cdef inline void _unary_range(unary_fn fn, const data_t *z, out_t *out, Py_ssize_t start,
+                              Py_ssize_t stop, double *buf) noexcept nogil:
+    cdef Py_ssize_t s, k
     if data_t is double and out_t is double:
-        with nogil:
-            for blk in prange(n_blocks, num_threads=n_threads, schedule='static'):
-                start = blk * BLOCK
-                k = min(BLOCK, n - start)
-                fn(&z[start], &out[start], k)
+        fn(z + start, out + start, stop - start)
     else:
-        work = np.empty((max(n_threads, 1), BLOCK), dtype=np.float64)
-        with nogil:
-            for blk in prange(n_blocks, num_threads=n_threads, schedule='static'):
-                start = blk * BLOCK
-                k = min(BLOCK, n - start)
-                buf = &work[threadid(), 0]
-                _widen(&z[start], buf, k)
-                fn(buf, buf, k)
-                _narrow(buf, &out[start], k)
+        s = start
+        while s < stop:
+            k = min(BLOCK, stop - s)
+            _widen(z + s, buf, k)
+            fn(buf, buf, k)
+            _narrow(buf, out + s, k)
+            s += k
+
+
+cdef void _unary_task(void *ctx, Py_ssize_t task, int worker) noexcept nogil:
+    cdef UnaryJob *j = <UnaryJob *> ctx
+    cdef Py_ssize_t start = task * j.span
+    cdef Py_ssize_t stop = min(start + j.span, j.n)
+    cdef double *buf = j.work + worker * BLOCK
+    if j.z_f32:
+        if j.out_f32:
+            _unary_range(j.fn, <const float *> j.z, <float *> j.out, start, stop, buf)
+        else:
+            _unary_range(j.fn, <const float *> j.z, <double *> j.out, start, stop, buf)
+    else:
+        if j.out_f32:
+            _unary_range(j.fn, <const double *> j.z, <float *> j.out, start, stop, buf)
+        else:
+            _unary_range(j.fn, <const double *> j.z, <double *> j.out, start, stop, buf)
+
+
+cdef void _unary(unary_fn fn, const data_t[::1] z, out_t[::1] out, int n_threads) noexcept:
+    cdef UnaryJob job
+    cdef Py_ssize_t n = z.shape[0]
+    cdef double[:, ::1] work = np.empty((max(n_threads, 1), BLOCK), dtype=np.float64)
+    if n == 0:
+        return
+    job.fn = fn
+    job.z = &z[0]
+    job.out = &out[0]
+    job.n = n
+    job.span = _task_span(n, 1)
+    job.z_f32 = data_t is float
+    job.out_f32 = out_t is float
+    job.work = &work[0, 0]
+    with nogil:
+        _run(_unary_task, &job, _ceil_div(n, job.span), n_threads)
 
 
 def sigmoid(const data_t[::1] z, out_t[::1] out, int n_threads):
@@ -340,62 +436,171 @@ def log_sigmoid(const data_t[::1] z, out_t[::1] out, int n_threads):
 
 
 # ---------------------------------------------------------------------------
-# Forward pass and prediction: one pass over X, no (m, 1) temporary
+# Scores, forward pass and prediction: one pass over X, no (m, 1) temporary
 # ---------------------------------------------------------------------------
+
+cdef enum RowsOutput:
+    OUT_SCORES = 0             # z itself, float64
+    OUT_PROB_F64 = 1           # sigmoid(z)
+    OUT_PROB_F32 = 2
+    OUT_LABELS = 3             # sigmoid(z) >= threshold, int64
+
+
+cdef struct RowsJob:
+    const void *X
+    bint x_f32
+    Py_ssize_t rs, cs, m, n, rows
+    Py_ssize_t span            # blocks per task
+    const double *w
+    double b
+    double threshold
+    RowsOutput what
+    void *out
+    double *work               # rows doubles per worker
+
+
+cdef inline void _rows_range(RowsJob *j, const data_t *X, Py_ssize_t first_block,
+                             double *buf) noexcept nogil:
+    cdef Py_ssize_t blk, start, k, i
+    cdef Py_ssize_t stop_block = min(first_block + j.span, _ceil_div(j.m, j.rows))
+    cdef double *z
+    cdef long long *labels
+    for blk in range(first_block, stop_block):
+        start = blk * j.rows
+        k = min(j.rows, j.m - start)
+        # Scores and float64 probabilities go straight into the output: no copy.
+        z = (<double *> j.out) + start if j.what == OUT_SCORES or j.what == OUT_PROB_F64 else buf
+        _scores_block(X, j.rs, j.cs, j.n, j.w, j.b, start, start + k, z)
+        if j.what == OUT_SCORES:
+            continue
+        fl_sigmoid(z, z, k)
+        if j.what == OUT_PROB_F32:
+            _narrow(z, (<float *> j.out) + start, k)
+        elif j.what == OUT_LABELS:
+            labels = (<long long *> j.out) + start
+            for i in range(k):
+                labels[i] = z[i] >= j.threshold
+
+
+cdef void _rows_task(void *ctx, Py_ssize_t task, int worker) noexcept nogil:
+    cdef RowsJob *j = <RowsJob *> ctx
+    cdef double *buf = j.work + worker * j.rows
+    if j.x_f32:
+        _rows_range(j, <const float *> j.X, task * j.span, buf)
+    else:
+        _rows_range(j, <const double *> j.X, task * j.span, buf)
+
+
+cdef void _rows(const data_t[:, :] X, const double[::1] W, double b, double threshold,
+                RowsOutput what, void *out, int n_threads):
+    cdef RowsJob job
+    cdef Py_ssize_t m = X.shape[0], n = X.shape[1]
+    cdef Py_ssize_t n_blocks
+    cdef double[:, ::1] work
+    if m == 0:
+        return
+    job.X = &X[0, 0] if n > 0 else NULL
+    job.x_f32 = data_t is float
+    job.rs = X.strides[0] // sizeof(data_t)
+    job.cs = X.strides[1] // sizeof(data_t)
+    job.m, job.n = m, n
+    job.rows = rows_per_block(n, sizeof(data_t))
+    n_blocks = _ceil_div(m, job.rows)
+    job.span = _task_span(n_blocks, job.rows * max(n, 1))
+    job.w = &W[0] if n > 0 else NULL
+    job.b = b
+    job.threshold = threshold
+    job.what = what
+    job.out = out
+    work = np.empty((max(n_threads, 1), job.rows), dtype=np.float64)
+    job.work = &work[0, 0]
+    with nogil:
+        _run(_rows_task, &job, _ceil_div(n_blocks, job.span), n_threads)
+
+
+def scores(const data_t[:, :] X, const double[::1] W, double b, double[::1] out, int n_threads):
+    """out[i] = X[i] . W + b in float64; X must be C- or F-contiguous."""
+    _rows(X, W, b, 0.0, OUT_SCORES, &out[0] if out.shape[0] > 0 else NULL, n_threads)
+
 
 def forward_pass(const data_t[:, :] X, const double[::1] W, double b,
                  out_t[::1] out, int n_threads):
     """out[i] = sigmoid(X[i] . W + b); X must be C- or F-contiguous."""
-    cdef Py_ssize_t m = X.shape[0], n = X.shape[1]
-    cdef Py_ssize_t rs = X.strides[0] // sizeof(data_t), cs = X.strides[1] // sizeof(data_t)
-    cdef Py_ssize_t rows = rows_per_block(n, sizeof(data_t))
-    cdef Py_ssize_t n_blocks = _ceil_div(m, rows)
-    cdef Py_ssize_t blk, start, k
-    cdef double[:, ::1] work = np.empty((max(n_threads, 1), rows), dtype=np.float64)
-    cdef double *z
-    cdef const data_t *Xp = &X[0, 0] if m > 0 and n > 0 else NULL
-    if m == 0:
-        return
-    with nogil:
-        for blk in prange(n_blocks, num_threads=n_threads, schedule='static'):
-            start = blk * rows
-            k = min(rows, m - start)
-            z = &work[threadid(), 0]
-            _scores_block(Xp, rs, cs, n, &W[0] if n > 0 else NULL, b, start, start + k, z)
-            if out_t is double:      # straight into the output: no copy
-                fl_sigmoid(z, &out[start], k)
-            else:
-                fl_sigmoid(z, z, k)
-                _narrow(z, &out[start], k)
+    _rows(X, W, b, 0.0, OUT_PROB_F32 if out_t is float else OUT_PROB_F64,
+          &out[0] if out.shape[0] > 0 else NULL, n_threads)
 
 
 def predict(const data_t[:, :] X, const double[::1] W, double b, double threshold,
             long long[::1] out, int n_threads):
     """out[i] = sigmoid(X[i] . W + b) >= threshold."""
-    cdef Py_ssize_t m = X.shape[0], n = X.shape[1]
-    cdef Py_ssize_t rs = X.strides[0] // sizeof(data_t), cs = X.strides[1] // sizeof(data_t)
-    cdef Py_ssize_t rows = rows_per_block(n, sizeof(data_t))
-    cdef Py_ssize_t n_blocks = _ceil_div(m, rows)
-    cdef Py_ssize_t blk, start, k, i
-    cdef double[:, ::1] work = np.empty((max(n_threads, 1), rows), dtype=np.float64)
-    cdef double *z
-    cdef const data_t *Xp = &X[0, 0] if m > 0 and n > 0 else NULL
-    if m == 0:
-        return
-    with nogil:
-        for blk in prange(n_blocks, num_threads=n_threads, schedule='static'):
-            start = blk * rows
-            k = min(rows, m - start)
-            z = &work[threadid(), 0]
-            _scores_block(Xp, rs, cs, n, &W[0] if n > 0 else NULL, b, start, start + k, z)
-            fl_sigmoid(z, z, k)
-            for i in range(k):
-                out[start + i] = z[i] >= threshold
+    _rows(X, W, b, threshold, OUT_LABELS, &out[0] if out.shape[0] > 0 else NULL, n_threads)
 
 
 # ---------------------------------------------------------------------------
 # Reproducible mean losses
 # ---------------------------------------------------------------------------
+
+cdef struct LossJob:
+    const void *a
+    const void *y
+    bint a_f32
+    bint y_f32
+    bint from_logits
+    double eps
+    double scale
+    Py_ssize_t n, n_blocks, n_chunks
+    double *part               # 8 doubles per chunk: [loss, loss_c, bad, ...]
+    double *work               # 3 * BLOCK doubles per worker
+
+
+cdef inline void _loss_chunk(LossJob *j, const data_t *a, const label_t *y, Py_ssize_t c,
+                             double *av) noexcept nogil:
+    cdef double *yv = av + BLOCK
+    cdef double *lv = yv + BLOCK
+    cdef double *pc = j.part + 8 * c
+    cdef const double *ap
+    cdef const double *yp
+    cdef Py_ssize_t blk, start, k, i
+    for blk in range(_chunk_start(c, j.n_blocks, j.n_chunks),
+                     _chunk_start(c + 1, j.n_blocks, j.n_chunks)):
+        start = blk * BLOCK
+        k = min(BLOCK, j.n - start)
+        # float64 data is read in place; float32 is widened per block.
+        if data_t is double:
+            ap = a + start
+        else:
+            _widen(a + start, av, k)
+            ap = av
+        if label_t is double:
+            yp = y + start
+        else:
+            _widen(y + start, yv, k)
+            yp = yv
+        pc[2] += _count_bad_labels(yp, k)
+        if j.from_logits:
+            fl_logit_loss(ap, yp, lv, k)
+        else:
+            fl_prob_loss(ap, yp, j.eps, lv, k)
+        if j.scale != 1.0:
+            for i in range(k):
+                lv[i] = lv[i] * j.scale
+        _neumaier_add(&pc[0], &pc[1], _pairwise_sum(lv, k))
+
+
+cdef void _loss_task(void *ctx, Py_ssize_t c, int worker) noexcept nogil:
+    cdef LossJob *j = <LossJob *> ctx
+    cdef double *buf = j.work + worker * 3 * BLOCK
+    if j.a_f32:
+        if j.y_f32:
+            _loss_chunk(j, <const float *> j.a, <const float *> j.y, c, buf)
+        else:
+            _loss_chunk(j, <const float *> j.a, <const double *> j.y, c, buf)
+    else:
+        if j.y_f32:
+            _loss_chunk(j, <const double *> j.a, <const float *> j.y, c, buf)
+        else:
+            _loss_chunk(j, <const double *> j.a, <const double *> j.y, c, buf)
+
 
 def mean_loss(const data_t[::1] a, const label_t[::1] y, bint from_logits, double eps,
               int n_threads, double scale=1.0):
@@ -403,57 +608,103 @@ def mean_loss(const data_t[::1] a, const label_t[::1] y, bint from_logits, doubl
     the loss from probabilities a (clipped to [eps, 1 - eps]) or from logits a.
     A power-of-two ``scale`` (2^-64) lets the caller re-sum losses whose plain
     sum overflows: scaling is exact, so no other bits change."""
+    cdef LossJob job
     cdef Py_ssize_t n = a.shape[0]
-    cdef Py_ssize_t n_blocks = _ceil_div(n, BLOCK)
-    cdef Py_ssize_t n_chunks = _n_chunks(n_blocks)
-    cdef Py_ssize_t c, blk, start, k, i
-    cdef double[:, ::1] work = np.empty((max(n_threads, 1), 3 * BLOCK), dtype=np.float64)
+    cdef Py_ssize_t c
+    cdef double total, bad = 0.0
+    job.n = n
+    job.n_blocks = _ceil_div(n, BLOCK)
+    job.n_chunks = _n_chunks(job.n_blocks)
     # One cache line (8 doubles) per chunk: no false sharing between threads.
-    cdef double[:, ::1] part = np.zeros((max(n_chunks, 1), 8), dtype=np.float64)
-    cdef double *av
-    cdef double *yv
-    cdef double *lv
-    cdef const double *ap
-    cdef const double *yp
-    cdef double total = 0.0, comp = 0.0, bad = 0.0
+    cdef double[:, ::1] part = np.zeros((max(job.n_chunks, 1), 8), dtype=np.float64)
+    cdef double[:, ::1] work = np.empty((max(n_threads, 1), 3 * BLOCK), dtype=np.float64)
+    if n == 0:
+        return 0.0, 0
+    job.a, job.y = &a[0], &y[0]
+    job.a_f32, job.y_f32 = data_t is float, label_t is float
+    job.from_logits, job.eps, job.scale = from_logits, eps, scale
+    job.part = &part[0, 0]
+    job.work = &work[0, 0]
     with nogil:
-        for c in prange(n_chunks, num_threads=n_threads, schedule='static'):
-            av = &work[threadid(), 0]
-            yv = av + BLOCK
-            lv = yv + BLOCK
-            for blk in range(_chunk_start(c, n_blocks, n_chunks),
-                             _chunk_start(c + 1, n_blocks, n_chunks)):
-                start = blk * BLOCK
-                k = min(BLOCK, n - start)
-                # float64 data is read in place; float32 is widened per block.
-                if data_t is double:
-                    ap = &a[start]
-                else:
-                    _widen(&a[start], av, k)
-                    ap = av
-                if label_t is double:
-                    yp = &y[start]
-                else:
-                    _widen(&y[start], yv, k)
-                    yp = yv
-                part[c, 2] += _count_bad_labels(yp, k)
-                if from_logits:
-                    fl_logit_loss(ap, yp, lv, k)
-                else:
-                    fl_prob_loss(ap, yp, eps, lv, k)
-                if scale != 1.0:
-                    for i in range(k):
-                        lv[i] = lv[i] * scale
-                _neumaier_add(&part[c, 0], &part[c, 1], _pairwise_sum(lv, k))
-        for c in range(n_chunks):
-            _neumaier_add(&total, &comp, _compensated(part[c, 0], part[c, 1]))
+        _run(_loss_task, &job, job.n_chunks, n_threads)
+        _combine_rows(job.part, job.n_chunks, 8, 0, 1, True, &total)
+        for c in range(job.n_chunks):
             bad += part[c, 2]
-    return _compensated(total, comp), int(bad)
+    return total, int(bad)
 
 
 # ---------------------------------------------------------------------------
 # Fused cost and gradients: one pass over X
 # ---------------------------------------------------------------------------
+
+cdef struct GradJob:
+    const void *X
+    const void *y
+    bint x_f32
+    bint y_f32
+    Py_ssize_t rs, cs, m, n, rows, n_blocks, n_chunks
+    const double *w
+    double b
+    const double *sample_weight   # NULL: unit weights
+    bint with_loss
+    # Partials per chunk: [loss, db, loss_c, db_c, bad, -, -, -, dW(n), dW_c(n)],
+    # padded to a whole number of cache lines so chunks never share one.
+    double *part
+    Py_ssize_t width
+    double *work               # z, y, loss, residual (rows each) and g (n) per worker
+    Py_ssize_t scratch
+
+
+cdef inline void _grad_chunk(GradJob *j, const data_t *X, const label_t *y, Py_ssize_t c,
+                             double *zv) noexcept nogil:
+    cdef double *yv = zv + j.rows
+    cdef double *lv = yv + j.rows
+    cdef double *rv = lv + j.rows
+    cdef double *g = rv + j.rows
+    cdef double *pc = j.part + c * j.width
+    cdef const double *yp
+    cdef double wi
+    cdef Py_ssize_t blk, start, k, i, q, n = j.n
+    for blk in range(_chunk_start(c, j.n_blocks, j.n_chunks),
+                     _chunk_start(c + 1, j.n_blocks, j.n_chunks)):
+        start = blk * j.rows
+        k = min(j.rows, j.m - start)
+        _scores_block(X, j.rs, j.cs, n, j.w, j.b, start, start + k, zv)
+        if label_t is double:
+            yp = y + start
+        else:
+            _widen(y + start, yv, k)
+            yp = yv
+        pc[4] += _count_bad_labels(yp, k)
+        fl_logit_loss_residual(zv, yp, lv if j.with_loss else NULL, rv, k)
+        if j.sample_weight != NULL:
+            for i in range(k):
+                wi = j.sample_weight[start + i]
+                # A zero weight removes the example, even an inf loss.
+                lv[i] = lv[i] * wi if wi != 0.0 else 0.0
+                rv[i] = rv[i] * wi
+        _accumulate_gradient_block(X, j.rs, j.cs, n, start, start + k, rv, g)
+        if j.with_loss:
+            _neumaier_add(&pc[0], &pc[2], _pairwise_sum(lv, k))
+        _neumaier_add(&pc[1], &pc[3], _pairwise_sum(rv, k))
+        for q in range(n):
+            _neumaier_add(&pc[8 + q], &pc[8 + n + q], g[q])
+
+
+cdef void _grad_task(void *ctx, Py_ssize_t c, int worker) noexcept nogil:
+    cdef GradJob *j = <GradJob *> ctx
+    cdef double *buf = j.work + worker * j.scratch
+    if j.x_f32:
+        if j.y_f32:
+            _grad_chunk(j, <const float *> j.X, <const float *> j.y, c, buf)
+        else:
+            _grad_chunk(j, <const float *> j.X, <const double *> j.y, c, buf)
+    else:
+        if j.y_f32:
+            _grad_chunk(j, <const double *> j.X, <const float *> j.y, c, buf)
+        else:
+            _grad_chunk(j, <const double *> j.X, <const double *> j.y, c, buf)
+
 
 def cost_and_gradients(const data_t[:, :] X, const double[::1] W, double b,
                        const label_t[::1] y, const double[::1] sample_weight,
@@ -464,78 +715,43 @@ def cost_and_gradients(const data_t[:, :] X, const double[::1] W, double b,
     [0, 1]), float64 and unnormalised.
     ``sample_weight`` empty means unit weights.
     """
+    cdef GradJob job
     cdef Py_ssize_t m = X.shape[0], n = X.shape[1]
-    cdef Py_ssize_t rs = X.strides[0] // sizeof(data_t), cs = X.strides[1] // sizeof(data_t)
-    cdef Py_ssize_t rows = rows_per_block(n, sizeof(data_t))
-    cdef Py_ssize_t n_blocks = _ceil_div(m, rows)
-    cdef Py_ssize_t n_chunks = _n_chunks(n_blocks)
-    cdef bint weighted = sample_weight.shape[0] > 0
-    # Partials per chunk: [loss, loss_c, db, db_c, bad, -, -, -, dW(n), dW_c(n)],
-    # padded to a whole number of cache lines so chunks never share one.
-    cdef Py_ssize_t width = _ceil_div(8 + 2 * n, 8) * 8
-    cdef double[:, ::1] part = np.zeros((max(n_chunks, 1), width), dtype=np.float64)
-    # Scratch per thread: z, y, loss, residual (rows each) and g (n).
-    cdef Py_ssize_t scratch = _ceil_div(4 * rows + n, 8) * 8
-    cdef double[:, ::1] work = np.empty((max(n_threads, 1), scratch), dtype=np.float64)
-    cdef const data_t *Xp = &X[0, 0] if m > 0 and n > 0 else NULL
-    cdef const double *Wp = &W[0] if n > 0 else NULL
-    cdef double *zv
-    cdef double *yv
-    cdef double *lv
-    cdef double *rv
-    cdef double *g
-    cdef double *pc
-    cdef const double *yp
-    cdef double wi
-    cdef Py_ssize_t c, blk, start, k, i, j
-    cdef double loss_sum = 0.0, loss_comp = 0.0, db_sum = 0.0, db_comp = 0.0, bad = 0.0
-    cdef double[::1] dW = np.zeros(n, dtype=np.float64)
-    cdef double[::1] dW_comp = np.zeros(n, dtype=np.float64)
-
+    cdef Py_ssize_t c
+    cdef double sums[2]
+    cdef double bad = 0.0
+    job.rows = rows_per_block(n, sizeof(data_t))
+    job.n_blocks = _ceil_div(m, job.rows)
+    job.n_chunks = _n_chunks(job.n_blocks)
+    job.width = _ceil_div(8 + 2 * n, 8) * 8
+    job.scratch = _ceil_div(4 * job.rows + n, 8) * 8
+    cdef double[:, ::1] part = np.zeros((max(job.n_chunks, 1), job.width), dtype=np.float64)
+    cdef double[:, ::1] work = np.empty((max(n_threads, 1), job.scratch), dtype=np.float64)
+    dW = np.zeros(n, dtype=np.float64)
+    cdef double[::1] dW_view = dW
+    if m == 0:
+        return 0.0, dW, 0.0, 0
+    job.X = &X[0, 0] if n > 0 else NULL
+    job.y = &y[0]
+    job.x_f32, job.y_f32 = data_t is float, label_t is float
+    job.rs = X.strides[0] // sizeof(data_t)
+    job.cs = X.strides[1] // sizeof(data_t)
+    job.m, job.n = m, n
+    job.w = &W[0] if n > 0 else NULL
+    job.b = b
+    job.sample_weight = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
+    job.with_loss = with_loss
+    job.part = &part[0, 0]
+    job.work = &work[0, 0]
     with nogil:
-        for c in prange(n_chunks, num_threads=n_threads, schedule='static'):
-            zv = &work[threadid(), 0]
-            yv = zv + rows
-            lv = yv + rows
-            rv = lv + rows
-            g = rv + rows
-            pc = &part[c, 0]
-            for blk in range(_chunk_start(c, n_blocks, n_chunks),
-                             _chunk_start(c + 1, n_blocks, n_chunks)):
-                start = blk * rows
-                k = min(rows, m - start)
-                _scores_block(Xp, rs, cs, n, Wp, b, start, start + k, zv)
-                if label_t is double:
-                    yp = &y[start]
-                else:
-                    _widen(&y[start], yv, k)
-                    yp = yv
-                pc[4] += _count_bad_labels(yp, k)
-                fl_logit_loss_residual(zv, yp, lv if with_loss else NULL, rv, k)
-                if weighted:
-                    for i in range(k):
-                        wi = sample_weight[start + i]
-                        # A zero weight removes the example, even an inf loss.
-                        lv[i] = lv[i] * wi if wi != 0.0 else 0.0
-                        rv[i] = rv[i] * wi
-                _accumulate_gradient_block(Xp, rs, cs, n, start, start + k, rv, g)
-                if with_loss:
-                    _neumaier_add(&pc[0], &pc[1], _pairwise_sum(lv, k))
-                _neumaier_add(&pc[2], &pc[3], _pairwise_sum(rv, k))
-                for j in range(n):
-                    _neumaier_add(&pc[8 + j], &pc[8 + n + j], g[j])
+        _run(_grad_task, &job, job.n_chunks, n_threads)
         # Combine the chunk partials in chunk order: same bits for any thread count.
-        for c in range(n_chunks):
-            pc = &part[c, 0]
-            _neumaier_add(&loss_sum, &loss_comp, _compensated(pc[0], pc[1]))
-            _neumaier_add(&db_sum, &db_comp, _compensated(pc[2], pc[3]))
-            bad += pc[4]
-            for j in range(n):
-                _neumaier_add(&dW[j], &dW_comp[j], _compensated(pc[8 + j], pc[8 + n + j]))
-    for j in range(n):
-        dW[j] = _compensated(dW[j], dW_comp[j])
-    return (_compensated(loss_sum, loss_comp), np.asarray(dW),
-            _compensated(db_sum, db_comp), int(bad))
+        _combine_rows(job.part, job.n_chunks, job.width, 0, 2, True, sums)
+        if n > 0:
+            _combine_rows(job.part, job.n_chunks, job.width, 8, n, True, &dW_view[0])
+        for c in range(job.n_chunks):
+            bad += part[c, 4]
+    return sums[0], dW, sums[1], int(bad)
 
 
 cdef extern from *:
@@ -555,6 +771,9 @@ def build_info():
     """How this extension was compiled."""
     return {
         "openmp": bool(FL_OPENMP),
+        "threads": "fastlogit's own pool (the calling thread works too); OpenMP gives "
+                   "the default count" if FL_OPENMP else
+                   "fastlogit's own pool (the calling thread works too); no OpenMP",
         "compile_args": FL_BUILD_CFLAGS.decode(),
         "cython_version": FL_BUILD_CYTHON.decode(),
         "numpy_build_version": FL_BUILD_NUMPY.decode(),
@@ -563,7 +782,8 @@ def build_info():
 
 
 # ---- NEWTON begin ----
-# Cost, gradient and Hessian in one pass over X, for Newton's method.  Self-contained on
+# Cost, gradient and Hessian in one pass over X, for Newton's method (on the pool: one task
+# per chunk, like cost_and_gradients).  Self-contained on
 # purpose: it reuses only the file's helpers (_scores_block, _accumulate_gradient_block,
 # _neumaier_add, _compensated, _pairwise_sum, _widen, _count_bad_labels, _ceil_div,
 # _chunk_start) and its own C loops below.
@@ -698,6 +918,85 @@ def newton_layout(Py_ssize_t m, Py_ssize_t n):
     return ld, rows, max(n_chunks, 1)
 
 
+cdef struct NewtonJob:
+    const void *X
+    const void *y
+    bint x_f32
+    bint y_f32
+    Py_ssize_t rs, cs, m, n, ld, rows, n_blocks, n_chunks
+    const double *w
+    double b
+    const double *sample_weight   # NULL: unit weights
+    double *part                  # (n_chunks, width): [loss, loss_c, db, db_c, bad, -, -, -, dW, dW_c]
+    Py_ssize_t width
+    double *hpart                 # (n_chunks, ld * ld): upper triangles of H
+    double *work                  # per worker: z, y, loss, residual, curvature, g, then P and S
+    Py_ssize_t vec
+    Py_ssize_t scratch
+
+
+cdef inline void _newton_chunk(NewtonJob *j, const data_t *X, const label_t *y, Py_ssize_t c,
+                               double *zv) noexcept nogil:
+    cdef Py_ssize_t rows = j.rows, n = j.n, ld = j.ld
+    cdef double *yv = zv + rows
+    cdef double *lv = yv + rows
+    cdef double *rv = lv + rows
+    cdef double *hv = rv + rows
+    cdef double *g = hv + rows
+    cdef double *P = zv + j.vec
+    cdef double *S = P + rows * ld
+    cdef double *pc = j.part + c * j.width
+    cdef const double *yp
+    cdef double wi
+    cdef Py_ssize_t blk, start, k, i, q
+    for blk in range(_chunk_start(c, j.n_blocks, j.n_chunks),
+                     _chunk_start(c + 1, j.n_blocks, j.n_chunks)):
+        start = blk * rows
+        k = min(rows, j.m - start)
+        _scores_block(X, j.rs, j.cs, n, j.w, j.b, start, start + k, zv)
+        if label_t is double:
+            yp = y + start
+        else:
+            _widen(y + start, yv, k)
+            yp = yv
+        pc[4] += _count_bad_labels(yp, k)
+        fl_logit_loss_residual_curvature(zv, yp, lv, rv, hv, k)
+        if j.sample_weight != NULL:
+            for i in range(k):
+                wi = j.sample_weight[start + i]
+                # A zero weight removes the example, even an inf loss.
+                lv[i] = lv[i] * wi if wi != 0.0 else 0.0
+                rv[i] = rv[i] * wi
+                hv[i] = hv[i] * wi
+        _accumulate_gradient_block(X, j.rs, j.cs, n, start, start + k, rv, g)
+        _neumaier_add(&pc[0], &pc[1], _pairwise_sum(lv, k))
+        _neumaier_add(&pc[2], &pc[3], _pairwise_sum(rv, k))
+        for q in range(n):
+            _neumaier_add(&pc[8 + q], &pc[8 + n + q], g[q])
+        if data_t is double:
+            fln_pack_d(X + start * j.rs if j.cs == 1 else X + start, j.rs, j.cs, n, k, hv,
+                       ld, P, S)
+        else:
+            fln_pack_f(X + start * j.rs if j.cs == 1 else X + start, j.rs, j.cs, n, k, hv,
+                       ld, P, S)
+        fln_syrk_upper(S, P, k, ld, j.hpart + c * ld * ld)
+
+
+cdef void _newton_task(void *ctx, Py_ssize_t c, int worker) noexcept nogil:
+    cdef NewtonJob *j = <NewtonJob *> ctx
+    cdef double *buf = j.work + worker * j.scratch
+    if j.x_f32:
+        if j.y_f32:
+            _newton_chunk(j, <const float *> j.X, <const float *> j.y, c, buf)
+        else:
+            _newton_chunk(j, <const float *> j.X, <const double *> j.y, c, buf)
+    else:
+        if j.y_f32:
+            _newton_chunk(j, <const double *> j.X, <const float *> j.y, c, buf)
+        else:
+            _newton_chunk(j, <const double *> j.X, <const double *> j.y, c, buf)
+
+
 def cost_gradient_hessian(const data_t[:, :] X, const double[::1] W, double b,
                           const label_t[::1] y, const double[::1] sample_weight,
                           int n_threads):
@@ -708,97 +1007,50 @@ def cost_gradient_hessian(const data_t[:, :] X, const double[::1] W, double b,
     intercept last, number of labels outside [0, 1]), float64 and unnormalised.
     ``sample_weight`` empty means unit weights.
     """
+    cdef NewtonJob job
     cdef Py_ssize_t m = X.shape[0], n = X.shape[1]
-    cdef Py_ssize_t rs = X.strides[0] // sizeof(data_t), cs = X.strides[1] // sizeof(data_t)
-    cdef Py_ssize_t ld, rows, n_chunks
-    ld, rows, n_chunks = newton_layout(m, n)
-    cdef Py_ssize_t n_blocks = _ceil_div(m, rows)
-    cdef bint weighted = sample_weight.shape[0] > 0
-    # Per chunk: [loss, loss_c, db, db_c, bad, -, -, -, dW(n), dW_c(n)] (whole cache lines).
-    cdef Py_ssize_t width = _ceil_div(8 + 2 * n, 8) * 8
-    cdef double[:, ::1] part = np.zeros((n_chunks, width), dtype=np.float64)
-    cdef double[:, ::1] hpart = np.zeros((n_chunks, ld * ld), dtype=np.float64)
-    # Scratch per thread: z, y, loss, residual, curvature (rows each), g (n), P and S.
-    cdef Py_ssize_t vec = _ceil_div(5 * rows + n, 8) * 8
-    cdef double[:, ::1] work = np.empty((max(n_threads, 1), vec + 2 * rows * ld),
-                                        dtype=np.float64)
-    cdef const data_t *Xp = &X[0, 0] if m > 0 and n > 0 else NULL
-    cdef const double *Wp = &W[0] if n > 0 else NULL
-    cdef double *zv
-    cdef double *yv
-    cdef double *lv
-    cdef double *rv
-    cdef double *hv
-    cdef double *g
-    cdef double *P
-    cdef double *S
-    cdef double *pc
-    cdef const double *yp
-    cdef double wi
-    cdef Py_ssize_t c, blk, start, k, i, j
-    cdef double loss_sum = 0.0, loss_comp = 0.0, db_sum = 0.0, db_comp = 0.0, bad = 0.0
-    cdef double[::1] dW = np.zeros(n, dtype=np.float64)
-    cdef double[::1] dW_comp = np.zeros(n, dtype=np.float64)
-    cdef double[:, ::1] H = np.zeros((ld, ld), dtype=np.float64)
-
+    cdef Py_ssize_t c, i, q
+    cdef double sums[2]
+    cdef double bad = 0.0
+    job.ld, job.rows, job.n_chunks = newton_layout(m, n)
+    job.n_blocks = _ceil_div(m, job.rows)
+    job.width = _ceil_div(8 + 2 * n, 8) * 8
+    job.vec = _ceil_div(5 * job.rows + n, 8) * 8
+    job.scratch = job.vec + 2 * job.rows * job.ld
+    cdef double[:, ::1] part = np.zeros((job.n_chunks, job.width), dtype=np.float64)
+    cdef double[:, ::1] hpart = np.zeros((job.n_chunks, job.ld * job.ld), dtype=np.float64)
+    cdef double[:, ::1] work = np.empty((max(n_threads, 1), job.scratch), dtype=np.float64)
+    dW = np.zeros(n, dtype=np.float64)
+    cdef double[::1] dW_view = dW
+    cdef double[:, ::1] H = np.zeros((job.ld, job.ld), dtype=np.float64)
+    job.X = &X[0, 0] if m > 0 and n > 0 else NULL
+    job.y = &y[0] if m > 0 else NULL
+    job.x_f32, job.y_f32 = data_t is float, label_t is float
+    job.rs = X.strides[0] // sizeof(data_t)
+    job.cs = X.strides[1] // sizeof(data_t)
+    job.m, job.n = m, n
+    job.w = &W[0] if n > 0 else NULL
+    job.b = b
+    job.sample_weight = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
+    job.part = &part[0, 0]
+    job.hpart = &hpart[0, 0]
+    job.work = &work[0, 0]
     with nogil:
-        for c in prange(n_chunks, num_threads=n_threads, schedule='static'):
-            zv = &work[threadid(), 0]
-            yv = zv + rows
-            lv = yv + rows
-            rv = lv + rows
-            hv = rv + rows
-            g = hv + rows
-            P = zv + vec
-            S = P + rows * ld
-            pc = &part[c, 0]
-            for blk in range(_chunk_start(c, n_blocks, n_chunks),
-                             _chunk_start(c + 1, n_blocks, n_chunks)):
-                start = blk * rows
-                k = min(rows, m - start)
-                _scores_block(Xp, rs, cs, n, Wp, b, start, start + k, zv)
-                if label_t is double:
-                    yp = &y[start]
-                else:
-                    _widen(&y[start], yv, k)
-                    yp = yv
-                pc[4] += _count_bad_labels(yp, k)
-                fl_logit_loss_residual_curvature(zv, yp, lv, rv, hv, k)
-                if weighted:
-                    for i in range(k):
-                        wi = sample_weight[start + i]
-                        # A zero weight removes the example, even an inf loss.
-                        lv[i] = lv[i] * wi if wi != 0.0 else 0.0
-                        rv[i] = rv[i] * wi
-                        hv[i] = hv[i] * wi
-                _accumulate_gradient_block(Xp, rs, cs, n, start, start + k, rv, g)
-                _neumaier_add(&pc[0], &pc[1], _pairwise_sum(lv, k))
-                _neumaier_add(&pc[2], &pc[3], _pairwise_sum(rv, k))
-                for j in range(n):
-                    _neumaier_add(&pc[8 + j], &pc[8 + n + j], g[j])
-                if data_t is double:
-                    fln_pack_d(Xp + start * rs if cs == 1 else Xp + start, rs, cs, n, k, hv,
-                               ld, P, S)
-                else:
-                    fln_pack_f(Xp + start * rs if cs == 1 else Xp + start, rs, cs, n, k, hv,
-                               ld, P, S)
-                fln_syrk_upper(S, P, k, ld, &hpart[c, 0])
+        if m > 0:
+            _run(_newton_task, &job, job.n_chunks, n_threads)
         # Combine the chunk partials in chunk order: same bits for any thread count.
-        for c in range(n_chunks):
-            pc = &part[c, 0]
-            _neumaier_add(&loss_sum, &loss_comp, _compensated(pc[0], pc[1]))
-            _neumaier_add(&db_sum, &db_comp, _compensated(pc[2], pc[3]))
-            bad += pc[4]
-            for j in range(n):
-                _neumaier_add(&dW[j], &dW_comp[j], _compensated(pc[8 + j], pc[8 + n + j]))
+        # Rows of part laid out [loss, loss_c, db, db_c]: pairs (0, 1) and (2, 3).
+        _combine_rows(job.part, job.n_chunks, job.width, 0, 1, True, &sums[0])
+        _combine_rows(job.part, job.n_chunks, job.width, 2, 1, True, &sums[1])
+        if n > 0:
+            _combine_rows(job.part, job.n_chunks, job.width, 8, n, True, &dW_view[0])
+        for c in range(job.n_chunks):
+            bad += part[c, 4]
             for i in range(n + 1):
-                for j in range(i, n + 1):
-                    H[i, j] += hpart[c, i * ld + j]
+                for q in range(i, n + 1):
+                    H[i, q] += hpart[c, i * job.ld + q]
         for i in range(n + 1):
-            for j in range(i):
-                H[i, j] = H[j, i]
-    for j in range(n):
-        dW[j] = _compensated(dW[j], dW_comp[j])
-    return (_compensated(loss_sum, loss_comp), np.asarray(dW), _compensated(db_sum, db_comp),
-            np.array(np.asarray(H)[:n + 1, :n + 1]), int(bad))
+            for q in range(i):
+                H[i, q] = H[q, i]
+    return (sums[0], dW, sums[1], np.array(np.asarray(H)[:n + 1, :n + 1]), int(bad))
 # ---- NEWTON end ----

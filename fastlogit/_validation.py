@@ -17,8 +17,11 @@ from fastlogit import _kernels
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
-# Below this many elements of work a kernel runs on one thread: starting a
-# team costs more than it saves (measured by `fastlogit bench --sizes`).
+# Below this many element-operations a kernel runs on the calling thread
+# alone: waking a helper thread (a futex system call, tens of microseconds
+# before it starts) costs more than it saves.  The calling thread works too,
+# so above it a helper that comes late costs nothing; measured with
+# `fastlogit bench --sizes`.
 SERIAL_BELOW = 1 << 16
 
 
@@ -316,25 +319,33 @@ def check_out(out, shape: tuple, name: str = "out") -> np.ndarray:
 
 
 def max_threads_allowed() -> int:
-    """Largest n_threads accepted: 4 threads per usable core, at least 64.
+    """Largest thread count a call uses: 4 threads per usable core, at least 64.
 
-    A bound is needed because every OpenMP thread is a real OS thread:
-    n_threads=10**6 used to crash the interpreter (libgomp failed to create
-    the team), and values past 2**31 overflowed the kernels' C int.
+    A bound is needed because every thread is a real OS thread: n_threads=10**6
+    used to crash the interpreter, and values past 2**31 overflowed the kernels'
+    C int.  Explicit ``n_threads`` above it are an error; the default count
+    (OMP_NUM_THREADS, threadpoolctl limits) above it is clamped to it.
     """
     return max(64, 4 * cpu_count())
 
 
-def resolve_threads(n_threads, work: int) -> int:
-    """Number of OpenMP threads for a kernel doing ``work`` element-operations.
+def default_threads() -> int:
+    """Threads a call with ``n_threads=None`` uses: OpenMP's count (which honours
+    OMP_NUM_THREADS and threadpoolctl limits), clamped to 1 ..
+    :func:`max_threads_allowed` -- an environment asking for 100000 threads
+    gets the cap, never a crash."""
+    return min(max(int(_kernels.max_threads()), 1), max_threads_allowed())
 
-    None: all usable cores (OpenMP's own count, which honours OMP_NUM_THREADS
-    and threadpoolctl limits); -1 likewise, -2 one fewer, ...; 0 is an error;
-    more than :func:`max_threads_allowed` is an error.  Small jobs run
-    serially whatever is asked.
+
+def resolve_threads(n_threads, work: int) -> int:
+    """Number of threads for a kernel doing ``work`` element-operations.
+
+    None: :func:`default_threads`; -1 likewise, -2 one fewer, ...; 0 is an
+    error; more than :func:`max_threads_allowed` is an error.  Jobs below
+    ``SERIAL_BELOW`` element-operations run on the calling thread alone.
     """
     if n_threads is None:
-        n = _kernels.max_threads()
+        n = default_threads()
     else:
         if isinstance(n_threads, (bool, np.bool_)) or not isinstance(n_threads, numbers.Integral):
             raise TypeError(f"n_threads must be an int or None; got {_describe(n_threads)}")
@@ -345,8 +356,8 @@ def resolve_threads(n_threads, work: int) -> int:
                 f"n_threads must be None, a positive int up to {limit} (4 per usable core, at "
                 f"least 64), or a negative int counting back from the number of cores; "
                 f"got {n_threads}")
-        n = n_threads if n_threads > 0 else max(_kernels.max_threads() + 1 + n_threads, 1)
-    if not _kernels.OPENMP or work < SERIAL_BELOW:
+        n = n_threads if n_threads > 0 else max(default_threads() + 1 + n_threads, 1)
+    if work < SERIAL_BELOW:
         return 1
     return n
 

@@ -67,11 +67,7 @@ def load_any_model(path):
     from fastlogit.model_io import load_model
 
     if str(path).lower().endswith(".onnx"):
-        try:
-            from fastlogit.interop import model_from_onnx
-        except ImportError:
-            raise CLIError(f"reading the ONNX model {str(path)!r} needs fastlogit's ONNX "
-                           f"support: pip install 'fastlogit[onnx]'") from None
+        from fastlogit.interop import model_from_onnx   # says itself what to install
         return model_from_onnx(path)
     return load_model(path)
 

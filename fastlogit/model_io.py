@@ -84,6 +84,13 @@ class Model:
             raise ValueError(f"features has {len(self.features)} names but W has "
                              f"{self.W.shape[0]} weights; expected one weight per feature")
 
+    @classmethod
+    def from_estimator(cls, est: Any) -> Model:
+        """The model of a fitted binary logistic classifier from scikit-learn, glum,
+        statsmodels or fastlogit; see :func:`fastlogit.interop.model_from_estimator`."""
+        from fastlogit.interop import model_from_estimator  # local: interop imports this module
+        return model_from_estimator(est)
+
     @property
     def n_features(self) -> int:
         return len(self.features)
@@ -162,10 +169,7 @@ def save_model(model: Model, path: str | os.PathLike) -> None:
 
 def fastlogit_version() -> str:
     """The version of this fastlogit (recorded in every model file it writes)."""
-    try:
-        from fastlogit._version import __version__
-    except ImportError:
-        from fastlogit import __version__
+    from fastlogit._version import __version__
     return __version__
 
 

@@ -20,6 +20,16 @@ from fastlogit import _kernels
 from fastlogit._validation import SERIAL_BELOW
 
 THREADS = (1, 2, 3, 8)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _helpers_always_run():
+    """The helper threads run in every threaded call here, even on a busy
+    machine (where fastlogit would otherwise back off to one thread)."""
+    from fastlogit import _kernels as kernels
+    was = kernels.set_pool_backoff(False)
+    yield
+    kernels.set_pool_backoff(was)
 REPEATS = 2
 
 
@@ -63,10 +73,10 @@ def problem(request, dtype):
 
 def test_threads_really_run():
     # Otherwise this whole file could not fail: every shape must be large
-    # enough for fastlogit to start a thread team.
-    if not _kernels.OPENMP:
-        pytest.skip("built without OpenMP")
+    # enough for fastlogit to start helper threads (with or without OpenMP).
     assert all(m * n >= SERIAL_BELOW for m, n in SHAPES)
+    fastlogit.sigmoid(np.zeros(2 * SERIAL_BELOW), n_threads=2)
+    assert _kernels.pool_threads() >= 1
 
 
 @pytest.mark.parametrize("order", ["C", "F"])

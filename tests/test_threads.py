@@ -21,6 +21,16 @@ import fastlogit
 N_PY_THREADS = 8
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _helpers_always_run():
+    """The helper threads run in every threaded call here, even on a busy
+    machine (where fastlogit would otherwise back off to one thread)."""
+    from fastlogit import _kernels as kernels
+    was = kernels.set_pool_backoff(False)
+    yield
+    kernels.set_pool_backoff(was)
+
+
 def _problem(m, n, seed=7, dtype=np.float64):
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(m, n)).astype(dtype)
@@ -200,3 +210,24 @@ def test_the_gil_detector_sees_a_call_that_holds_the_gil():
     pattern = re.compile(r"(a+)+b")
     stats = _observe(lambda: pattern.match("a" * 20))
     assert not _released(*stats), stats
+
+
+def test_thousands_of_short_threaded_calls_keep_their_bits():
+    """Jobs published back to back (helpers joining late, finishing the previous
+    job while the next is published, sleeping and waking): every result keeps
+    the serial bits.  Alternating kernels catches a helper running a task of
+    the wrong job."""
+    from fastlogit._validation import SERIAL_BELOW
+    rng = np.random.default_rng(9)
+    z = rng.normal(size=SERIAL_BELOW + 4097) * 8
+    X = rng.normal(size=(SERIAL_BELOW // 2 + 31, 3))
+    W = rng.normal(size=(3, 1))
+    Y = (rng.random((1, X.shape[0])) < 0.5).astype(np.float64)
+    calls = [lambda t: fastlogit.sigmoid(z, n_threads=t),
+             lambda t: fastlogit.cost_from_logits(z, (z > 0).astype(np.float64), n_threads=t),
+             lambda t: fastlogit.cost_and_gradients(X, W, 0.1, Y, n_threads=t),
+             lambda t: fastlogit.forward_pass(X, W, 0.1, n_threads=t)]
+    serial = [call(1) for call in calls]
+    for i in range(2000):
+        k = i % len(calls)
+        assert _same(calls[k](2), serial[k]), f"call {i} ({k}) differs"

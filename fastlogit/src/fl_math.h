@@ -6,7 +6,7 @@
  * the block loops.  On gcc >= 12 / x86-64 / ELF the block loops are compiled three times
  * (x86-64-v4, x86-64-v3, baseline) with target_clones and picked once at load time (ifunc).
  * Define FL_NO_DISPATCH to disable that (single build for the compiler's -march).
- * Derivations, thresholds and measured accuracy: see NOTES.md.
+ * Derivations, thresholds and measured accuracy: see docs/numerics.md.
  */
 #ifndef FL_MATH_H
 #define FL_MATH_H
@@ -59,7 +59,15 @@
 #define FL_BLK 256
 #endif
 
-/* ---- constants (derivation in NOTES.md / gen_coeffs.py) ---- */
+/* Former names of a few helpers, for code written against them (the Newton
+   pass); new code uses the names on the right. */
+#define fl__sel fl_select
+#define fl__ratio fl_sigmoid_from_parts
+#define fl__l1pe fl_log1p_exp_neg
+#define fl__loss1 fl_loss_one
+#define fl__xmin_v fl_exp_floor_volatile
+
+/* ---- constants (derivation in docs/numerics.md; coefficients from scripts/gen_fl_math_coeffs.py) ---- */
 #define FL_LOG2E  0x1.71547652b82fep+0
 #define FL_LN2HI  0x1.62e42fee00000p-1 /* 32 significant bits: k*LN2HI exact for |k| < 2^21 */
 #define FL_LN2LO  0x1.a39ef35793c76p-33
@@ -69,24 +77,24 @@
 /* exp(-760) < 2^-1096: below every result we can round to.  Read through a volatile (once per
    call): with a literal, gcc threads the clamp's constant path into a duplicated loop body, whose
    possibly-trapping FP ops (-ftrapping-math is on) then block if-conversion, i.e. AVX2 vectorisation. */
-FL_UNUSED static const volatile double fl__xmin_v = -760.0;
+FL_UNUSED static const volatile double fl_exp_floor_volatile = -760.0;
 
-FL_INLINE uint64_t fl__u64(double x) { uint64_t u; memcpy(&u, &x, 8); return u; }
-FL_INLINE double fl__f64(uint64_t u) { double x; memcpy(&x, &u, 8); return x; }
+FL_INLINE uint64_t fl_bits_of(double x) { uint64_t u; memcpy(&u, &x, 8); return u; }
+FL_INLINE double fl_double_from_bits(uint64_t u) { double x; memcpy(&x, &u, 8); return x; }
 /* Branch-free select c ? a : b, used for EVERY select in the element code.  A C ?: becomes a
    branch; gcc then sinks/threads the (maybe-trapping, -ftrapping-math is the default) FP ops into
    it and refuses to if-convert without AVX-512 masking, so the AVX2 loop would stay scalar. */
-FL_INLINE double fl__sel(int c, double a, double b)
+FL_INLINE double fl_select(int c, double a, double b)
 {
     uint64_t m = (uint64_t)0 - (uint64_t)(c != 0);
-    return fl__f64((fl__u64(a) & m) | (fl__u64(b) & ~m));
+    return fl_double_from_bits((fl_bits_of(a) & m) | (fl_bits_of(b) & ~m));
 }
 
 /* exp(x) * 2^128 as an unevaluated sum hi + lo, for x <= 0 (or NaN).  |lo| <= ulp(hi)/2,
    relative error of hi+lo about 2^-57.  Only non-positive arguments: no overflow flag. */
-FL_INLINE void fl__exp_s128(double x, double xmin, double *ph, double *pl)
+FL_INLINE void fl_exp_times_2p128(double x, double xmin, double *ph, double *pl)
 {
-    x = fl__sel(x < xmin, xmin, x);             /* NaN passes (comparison false) */
+    x = fl_select(x < xmin, xmin, x);             /* NaN passes (comparison false) */
     double t = x * FL_LOG2E + FL_SHIFT;          /* contraction to fma harmless */
     double kd = t - FL_SHIFT;                    /* k = round(x/ln2), |k| <= 1097 */
     double rh = x - kd * FL_LN2HI;               /* exact (Cody-Waite) */
@@ -114,7 +122,7 @@ FL_INLINE void fl__exp_s128(double x, double xmin, double *ph, double *pl)
     double hi = h + l;
     double lo = (h - hi) + l;
     /* 2^(k+128) from the integer bits of t (low 52 bits of t are 2^51 + k) */
-    double sc = fl__f64((fl__u64(t) << 52) + ((uint64_t)(1023 + 128) << 52));
+    double sc = fl_double_from_bits((fl_bits_of(t) << 52) + ((uint64_t)(1023 + 128) << 52));
     *ph = hi * sc;                               /* exact */
     *pl = lo * sc;
 }
@@ -122,21 +130,21 @@ FL_INLINE void fl__exp_s128(double x, double xmin, double *ph, double *pl)
 /* log(v + c) for v >= 0 (or NaN), c a tiny correction (|c| <= ulp(v)) that may be nonzero only
    for v in (1/2, 2].  fdlibm-style: v = 2^k m, m in [sqrt2/2, sqrt2), f = m-1 exact,
    s = f/(2+f), log(1+f) = f - f^2/2 + s(f^2/2 + R(s^2)). */
-FL_INLINE double fl__log_c(double v, double c)
+FL_INLINE double fl_log_compensated(double v, double c)
 {
     int sub = v < 0x1p-1022;
-    double vs = v * fl__sel(sub, 0x1p52, 1.0);
-    uint64_t ix = fl__u64(vs);
+    double vs = v * fl_select(sub, 0x1p52, 1.0);
+    uint64_t ix = fl_bits_of(vs);
     uint64_t u = ix - 0x3fe6a09e667f3bcdULL + (1024ULL << 52);     /* never wraps for v >= 0 */
     uint64_t kb = u & 0xfff0000000000000ULL;                        /* (k + 1024) << 52 */
-    double m = fl__f64(ix - kb + (1024ULL << 52));
+    double m = fl_double_from_bits(ix - kb + (1024ULL << 52));
     /* k as a double without a vector int64->double conversion */
-    double kd = fl__f64(0x4330000000000000ULL | (u >> 52)) - (0x1p52 + 1024.0);
-    kd = kd - fl__sel(sub, 52.0, 0.0);
+    double kd = fl_double_from_bits(0x4330000000000000ULL | (u >> 52)) - (0x1p52 + 1024.0);
+    kd = kd - fl_select(sub, 52.0, 0.0);
     double f = m - 1.0;                                             /* exact (Sterbenz) */
     /* c/v = c 2^-k / (1+f); 1/(1+f) to rel. 0.42^5: enough, c/v only shifts the last bits */
     int kpos = kd > 0.5, kneg = kd < -0.5;
-    double ck = c * fl__sel(kpos, 0.5, fl__sel(kneg, 2.0, 1.0));
+    double ck = c * fl_select(kpos, 0.5, fl_select(kneg, 2.0, 1.0));
     double ip = f - 1.0;
     ip = ip * f + 1.0;
     ip = ip * f - 1.0;
@@ -155,19 +163,19 @@ FL_INLINE double fl__log_c(double v, double c)
     double hfsq = 0.5 * f * f;
     double res = kd * FL_LN2HI - ((hfsq - (s * (hfsq + R) + (kd * FL_LN2LO + cv))) - f);
     int vpos = v > 0, vzero = v == 0, vinf = v == HUGE_VAL;
-    res = fl__sel(vpos, res, fl__sel(vzero, -HUGE_VAL, NAN));             /* NaN, v<0 -> NaN */
-    res = fl__sel(vinf, HUGE_VAL, res);
+    res = fl_select(vpos, res, fl_select(vzero, -HUGE_VAL, NAN));             /* NaN, v<0 -> NaN */
+    res = fl_select(vinf, HUGE_VAL, res);
     return res;
 }
 
 /* log(v + c) for v = 1 + E in [1, 2] (or NaN), |c| <= 2^-52: the softplus case.  Same formula
-   as fl__log_c, but k is 0 or 1, so no exponent extraction and no special cases (NaN propagates
+   as fl_log_compensated, but k is 0 or 1, so no exponent extraction and no special cases (NaN propagates
    through f).  1/(1+f) to degree 3 (rel. err f^4 <= 0.03): c/v only moves the last bits. */
-FL_INLINE double fl__log12_c(double v, double c)
+FL_INLINE double fl_log_of_1_to_2(double v, double c)
 {
     int k = v > 0x1.6a09e667f3bcdp+0;                /* v > sqrt2 -> m = v/2 */
-    double sc = fl__sel(k, 0.5, 1.0);
-    double kd = fl__sel(k, 1.0, 0.0);
+    double sc = fl_select(k, 0.5, 1.0);
+    double kd = fl_select(k, 1.0, 0.0);
     double f = v * sc - 1.0;                         /* exact */
     double ip = 1.0 - f;
     ip = ip * f - 1.0;
@@ -189,10 +197,10 @@ FL_INLINE double fl__log12_c(double v, double c)
 /* Shared quotient: with E = exp(-|z|) (scaled pair eh,el), D = 1 + E, returns
    (use_e ? E : 1) / D, FMA-corrected (about 0.5 ulp + 2^-55 rel), computed in the 2^128-scaled
    domain so a subnormal result is rounded only once, at the final multiply. */
-FL_INLINE double fl__ratio(double eh, double el, double dh, double dl, int use_e)
+FL_INLINE double fl_sigmoid_from_parts(double eh, double el, double dh, double dl, int use_e)
 {
-    double nh = fl__sel(use_e, eh, FL_ESCALE);
-    double nl = fl__sel(use_e, el, 0.0);
+    double nh = fl_select(use_e, eh, FL_ESCALE);
+    double nl = fl_select(use_e, el, 0.0);
     double inv = 1.0 / dh;
     double q0 = nh * inv;
     double rem = fma(-q0, dh, nh) + (nl - q0 * dl);
@@ -205,7 +213,7 @@ FL_INLINE double fl__ratio(double eh, double el, double dh, double dl, int use_e
 }
 
 /* D = 1 + exp(-|z|) as dh + dl (dl exact rounding error + low part) */
-FL_INLINE void fl__den(double eh, double el, double *dh, double *dl)
+FL_INLINE void fl_one_plus_exp(double eh, double el, double *dh, double *dl)
 {
     double Eh = eh * FL_EUNSCALE, El = el * FL_EUNSCALE;   /* may underflow: then 1+E == 1 anyway */
     double h = 1.0 + Eh;
@@ -213,36 +221,36 @@ FL_INLINE void fl__den(double eh, double el, double *dh, double *dl)
     *dl = ((1.0 - h) + Eh) + El;                          /* exact: Eh <= 1 */
 }
 
-FL_INLINE double fl__sigmoid1(double z, double xmin)
+FL_INLINE double fl_sigmoid_one(double z, double xmin)
 {
     double eh, el, dh, dl;
-    fl__exp_s128(-fabs(z), xmin, &eh, &el);
-    fl__den(eh, el, &dh, &dl);
-    return fl__ratio(eh, el, dh, dl, z < 0);
+    fl_exp_times_2p128(-fabs(z), xmin, &eh, &el);
+    fl_one_plus_exp(eh, el, &dh, &dl);
+    return fl_sigmoid_from_parts(eh, el, dh, dl, z < 0);
 }
 
 /* log1p(exp(-|z|)) */
-FL_INLINE double fl__l1pe(double z, double xmin, double *peh, double *pel, double *pdh, double *pdl)
+FL_INLINE double fl_log1p_exp_neg(double z, double xmin, double *peh, double *pel, double *pdh, double *pdl)
 {
-    fl__exp_s128(-fabs(z), xmin, peh, pel);
-    fl__den(*peh, *pel, pdh, pdl);
-    return fl__log12_c(*pdh, *pdl);
+    fl_exp_times_2p128(-fabs(z), xmin, peh, pel);
+    fl_one_plus_exp(*peh, *pel, pdh, pdl);
+    return fl_log_of_1_to_2(*pdh, *pdl);
 }
 
-FL_INLINE double fl__loss1(double z, double y, double L)
+FL_INLINE double fl_loss_one(double z, double y, double L)
 {
     /* y*softplus(-z) + (1-y)*softplus(z) = L + w|z|, w = (z<0 ? y : 1-y): all terms >= 0 */
-    double w = fl__sel(z < 0, y, 1.0 - y);
+    double w = fl_select(z < 0, y, 1.0 - y);
     /* weight 0 contributes 0 even if |z| = inf; explicit fma: one rounding, and the result
        does not depend on where the compiler chooses to contract */
     /* Select |z| -> 0 before multiplying: fma(0, inf, L) would raise the
        invalid flag even though its NaN is never selected. */
-    double a = fl__sel(w == 0, 0.0, fabs(z));
+    double a = fl_select(w == 0, 0.0, fabs(z));
     return fma(w, a, L);
 }
 
 /* ---- block loops (dispatched) ---- */
-FL_INLINE int fl__use_nt(const double *dst, const double *in1, const double *in2, ptrdiff_t n)
+FL_INLINE int fl_use_streaming_stores(const double *dst, const double *in1, const double *in2, ptrdiff_t n)
 {
 #if FL_HAVE_NT
     return n >= FL_NT_MIN && ((uintptr_t)dst & 15) == 0 && dst != in1 && dst != in2;
@@ -252,7 +260,7 @@ FL_INLINE int fl__use_nt(const double *dst, const double *in1, const double *in2
 #endif
 }
 
-FL_INLINE void fl__put(double *dst, const double *src, ptrdiff_t m, int nt)
+FL_INLINE void fl_store(double *dst, const double *src, ptrdiff_t m, int nt)
 {
 #if FL_HAVE_NT
     if (nt) {
@@ -265,7 +273,7 @@ FL_INLINE void fl__put(double *dst, const double *src, ptrdiff_t m, int nt)
     memcpy(dst, src, (size_t)m * sizeof(double));
 }
 
-FL_INLINE void fl__fence(int nt)
+FL_INLINE void fl_store_fence(int nt)
 {
 #if FL_HAVE_NT
     if (nt) _mm_sfence();                       /* NT stores are weakly ordered */
@@ -274,8 +282,8 @@ FL_INLINE void fl__fence(int nt)
 #endif
 }
 
-#define FL__BLOCK_BEGIN                                            \
-    const double xmin = fl__xmin_v; (void)xmin;                    \
+#define FL_BLOCK_LOOP_BEGIN                                            \
+    const double xmin = fl_exp_floor_volatile; (void)xmin;                    \
     for (ptrdiff_t i0 = 0; i0 < n; i0 += FL_BLK) {                 \
         ptrdiff_t m = n - i0 < FL_BLK ? n - i0 : FL_BLK;
 
@@ -283,99 +291,99 @@ FL_INLINE void fl__fence(int nt)
    stack buffer and copy, and the stores are spread over the compute instead of arriving in
    2 KB bursts that stall on read-for-ownership misses (10-25% on every kernel).  Exact in-place
    calls (o == input) and partial overlaps keep the buffer, see FL_BLK. */
-FL_INLINE int fl__disjoint(const double *o, const double *a, const double *b, ptrdiff_t n)
+FL_INLINE int fl_disjoint(const double *o, const double *a, const double *b, ptrdiff_t n)
 {
     uintptr_t po = (uintptr_t)o, pa = (uintptr_t)a, pb = (uintptr_t)b, len = (uintptr_t)n * 8;
     return (po + len <= pa || pa + len <= po) && (po + len <= pb || pb + len <= po);
 }
 
 /* Element loops.  `restrict` is true for both callers' destinations (the stack buffer, or an
-   output checked by fl__disjoint), so gcc vectorises them without runtime alias checks. */
-FL_INLINE void fl__sig_loop(const double *FL_RESTRICT z, double *FL_RESTRICT o, ptrdiff_t m, double xmin)
+   output checked by fl_disjoint), so gcc vectorises them without runtime alias checks. */
+FL_INLINE void fl_sigmoid_loop(const double *FL_RESTRICT z, double *FL_RESTRICT o, ptrdiff_t m, double xmin)
 {
-    for (ptrdiff_t j = 0; j < m; j++) o[j] = fl__sigmoid1(z[j], xmin);
+    for (ptrdiff_t j = 0; j < m; j++) o[j] = fl_sigmoid_one(z[j], xmin);
 }
 
-FL_INLINE void fl__lsig_loop(const double *FL_RESTRICT z, double *FL_RESTRICT o, ptrdiff_t m, double xmin)
+FL_INLINE void fl_log_sigmoid_loop(const double *FL_RESTRICT z, double *FL_RESTRICT o, ptrdiff_t m, double xmin)
 {
     for (ptrdiff_t j = 0; j < m; j++) {
         double x = z[j], eh, el, dh, dl;
-        double L = fl__l1pe(x, xmin, &eh, &el, &dh, &dl);
-        o[j] = fl__sel(x < 0, x, 0.0) - L;              /* both terms <= 0: no cancellation */
+        double L = fl_log1p_exp_neg(x, xmin, &eh, &el, &dh, &dl);
+        o[j] = fl_select(x < 0, x, 0.0) - L;              /* both terms <= 0: no cancellation */
     }
 }
 
-FL_INLINE void fl__loss_loop(const double *FL_RESTRICT z, const double *FL_RESTRICT y, double *FL_RESTRICT o,
+FL_INLINE void fl_loss_loop(const double *FL_RESTRICT z, const double *FL_RESTRICT y, double *FL_RESTRICT o,
                              ptrdiff_t m, double xmin)
 {
     for (ptrdiff_t j = 0; j < m; j++) {
         double x = z[j], eh, el, dh, dl;
-        double L = fl__l1pe(x, xmin, &eh, &el, &dh, &dl);
-        o[j] = fl__loss1(x, y[j], L);
+        double L = fl_log1p_exp_neg(x, xmin, &eh, &el, &dh, &dl);
+        o[j] = fl_loss_one(x, y[j], L);
     }
 }
 
-FL_INLINE void fl__lr_loop(const double *FL_RESTRICT z, const double *FL_RESTRICT y, double *FL_RESTRICT lo,
+FL_INLINE void fl_loss_residual_loop(const double *FL_RESTRICT z, const double *FL_RESTRICT y, double *FL_RESTRICT lo,
                            double *FL_RESTRICT ro, ptrdiff_t m, double xmin)
 {
     for (ptrdiff_t j = 0; j < m; j++) {
         double x = z[j], yv = y[j], eh, el, dh, dl;
-        double L = fl__l1pe(x, xmin, &eh, &el, &dh, &dl);
-        lo[j] = fl__loss1(x, yv, L);
+        double L = fl_log1p_exp_neg(x, xmin, &eh, &el, &dh, &dl);
+        lo[j] = fl_loss_one(x, yv, L);
         int one = yv == 1.0;
         int neg = x < 0;
-        double q = fl__ratio(eh, el, dh, dl, one ^ neg);
-        ro[j] = fl__sel(one, -q, q - yv);
+        double q = fl_sigmoid_from_parts(eh, el, dh, dl, one ^ neg);
+        ro[j] = fl_select(one, -q, q - yv);
     }
 }
 
-FL_INLINE void fl__r_loop(const double *FL_RESTRICT z, const double *FL_RESTRICT y, double *FL_RESTRICT ro,
+FL_INLINE void fl_residual_loop(const double *FL_RESTRICT z, const double *FL_RESTRICT y, double *FL_RESTRICT ro,
                           ptrdiff_t m, double xmin)
 {
     for (ptrdiff_t j = 0; j < m; j++) {
         double x = z[j], yv = y[j], eh, el, dh, dl;
-        fl__exp_s128(-fabs(x), xmin, &eh, &el);
-        fl__den(eh, el, &dh, &dl);
+        fl_exp_times_2p128(-fabs(x), xmin, &eh, &el);
+        fl_one_plus_exp(eh, el, &dh, &dl);
         int one = yv == 1.0;
         int neg = x < 0;
-        double q = fl__ratio(eh, el, dh, dl, one ^ neg);
-        ro[j] = fl__sel(one, -q, q - yv);
+        double q = fl_sigmoid_from_parts(eh, el, dh, dl, one ^ neg);
+        ro[j] = fl_select(one, -q, q - yv);
     }
 }
 
 /* Hard labels: only one of the two logs has a non-zero weight, so take just that one, log(a)
    or log(1-a), with the same arguments (and bits) as the soft-label loop. */
-FL_INLINE void fl__pl_hard(const double *FL_RESTRICT a, const double *FL_RESTRICT y, double *FL_RESTRICT o,
+FL_INLINE void fl_prob_loss_hard_labels(const double *FL_RESTRICT a, const double *FL_RESTRICT y, double *FL_RESTRICT o,
                            ptrdiff_t m, double lo, double hi)
 {
     for (ptrdiff_t j = 0; j < m; j++) {
         double av = a[j];
         int alo = av < lo, ahi = av > hi;
-        av = fl__sel(alo, lo, fl__sel(ahi, hi, av));          /* NaN passes */
+        av = fl_select(alo, lo, fl_select(ahi, hi, av));          /* NaN passes */
         double v = 1.0 - av;
         double c = (1.0 - v) - av;
         int one = y[j] == 1.0;
-        o[j] = 0.0 - fl__log_c(fl__sel(one, av, v), fl__sel(one, 0.0, c));
+        o[j] = 0.0 - fl_log_compensated(fl_select(one, av, v), fl_select(one, 0.0, c));
     }
 }
 
-FL_INLINE void fl__pl_soft(const double *FL_RESTRICT a, const double *FL_RESTRICT y, double *FL_RESTRICT o,
+FL_INLINE void fl_prob_loss_soft_labels(const double *FL_RESTRICT a, const double *FL_RESTRICT y, double *FL_RESTRICT o,
                            ptrdiff_t m, double lo, double hi)
 {
     for (ptrdiff_t j = 0; j < m; j++) {
         double av = a[j], yv = y[j];
         int alo = av < lo, ahi = av > hi;
-        av = fl__sel(alo, lo, fl__sel(ahi, hi, av));          /* NaN passes */
+        av = fl_select(alo, lo, fl_select(ahi, hi, av));          /* NaN passes */
         double v = 1.0 - av;
         double c = (1.0 - v) - av;                /* exact error of 1-a (|a| <= 1) */
-        double la = fl__log_c(av, 0.0);
-        double lb = fl__log_c(v, c);
+        double la = fl_log_compensated(av, 0.0);
+        double lb = fl_log_compensated(v, c);
         double w = 1.0 - yv;
         /* weight 0 -> term exactly 0: the log is replaced by 0 *before* the multiply, so 0*inf
            (a = 0 or 1 with eps = 0) is never evaluated, not even in a discarded lane (it would
            raise the invalid flag).  fma: one rounding less. */
-        double t2 = w * fl__sel(w == 0, 0.0, lb);
-        double t = fma(yv, fl__sel(yv == 0, 0.0, la), t2);
+        double t2 = w * fl_select(w == 0, 0.0, lb);
+        double t = fma(yv, fl_select(yv == 0, 0.0, la), t2);
         o[j] = 0.0 - t;                           /* +0 rather than -0 */
     }
 }
@@ -383,40 +391,40 @@ FL_INLINE void fl__pl_soft(const double *FL_RESTRICT a, const double *FL_RESTRIC
 FL_TARGETS FL_UNUSED static void fl_sigmoid(const double *z, double *out, ptrdiff_t n)
 {
     double b[FL_BLK];
-    const int nt = fl__use_nt(out, z, z, n);
-    const int direct = !nt && fl__disjoint(out, z, z, n);
-    FL__BLOCK_BEGIN
+    const int nt = fl_use_streaming_stores(out, z, z, n);
+    const int direct = !nt && fl_disjoint(out, z, z, n);
+    FL_BLOCK_LOOP_BEGIN
         double *dst = direct ? out + i0 : b;
-        fl__sig_loop(z + i0, dst, m, xmin);
-        if (!direct) fl__put(out + i0, b, m, nt);
+        fl_sigmoid_loop(z + i0, dst, m, xmin);
+        if (!direct) fl_store(out + i0, b, m, nt);
     }
-    fl__fence(nt);
+    fl_store_fence(nt);
 }
 
 FL_TARGETS FL_UNUSED static void fl_log_sigmoid(const double *z, double *out, ptrdiff_t n)
 {
     double b[FL_BLK];
-    const int nt = fl__use_nt(out, z, z, n);
-    const int direct = !nt && fl__disjoint(out, z, z, n);
-    FL__BLOCK_BEGIN
+    const int nt = fl_use_streaming_stores(out, z, z, n);
+    const int direct = !nt && fl_disjoint(out, z, z, n);
+    FL_BLOCK_LOOP_BEGIN
         double *dst = direct ? out + i0 : b;
-        fl__lsig_loop(z + i0, dst, m, xmin);
-        if (!direct) fl__put(out + i0, b, m, nt);
+        fl_log_sigmoid_loop(z + i0, dst, m, xmin);
+        if (!direct) fl_store(out + i0, b, m, nt);
     }
-    fl__fence(nt);
+    fl_store_fence(nt);
 }
 
 FL_TARGETS FL_UNUSED static void fl_logit_loss(const double *z, const double *y, double *loss, ptrdiff_t n)
 {
     double b[FL_BLK];
-    const int nt = fl__use_nt(loss, z, y, n);
-    const int direct = !nt && fl__disjoint(loss, z, y, n);
-    FL__BLOCK_BEGIN
+    const int nt = fl_use_streaming_stores(loss, z, y, n);
+    const int direct = !nt && fl_disjoint(loss, z, y, n);
+    FL_BLOCK_LOOP_BEGIN
         double *dst = direct ? loss + i0 : b;
-        fl__loss_loop(z + i0, y + i0, dst, m, xmin);
-        if (!direct) fl__put(loss + i0, b, m, nt);
+        fl_loss_loop(z + i0, y + i0, dst, m, xmin);
+        if (!direct) fl_store(loss + i0, b, m, nt);
     }
-    fl__fence(nt);
+    fl_store_fence(nt);
 }
 
 /* resid = sigma(z) - y; for y == 1 it is -sigma(-z), for y == 0 sigma(z): both are a single
@@ -425,20 +433,20 @@ FL_TARGETS FL_UNUSED static void fl_logit_loss_residual(const double *z, const d
                                                         double *resid, ptrdiff_t n)
 {
     double b[FL_BLK], br[FL_BLK];
-    const int nt = loss ? fl__use_nt(loss, z, y, n) : 0, ntr = fl__use_nt(resid, z, y, n);
-    const int direct = !nt && !ntr && fl__disjoint(resid, z, y, n)
-                       && (!loss || (fl__disjoint(loss, z, y, n) && fl__disjoint(loss, resid, resid, n)));
-    FL__BLOCK_BEGIN
+    const int nt = loss ? fl_use_streaming_stores(loss, z, y, n) : 0, ntr = fl_use_streaming_stores(resid, z, y, n);
+    const int direct = !nt && !ntr && fl_disjoint(resid, z, y, n)
+                       && (!loss || (fl_disjoint(loss, z, y, n) && fl_disjoint(loss, resid, resid, n)));
+    FL_BLOCK_LOOP_BEGIN
         double *dl = direct ? loss + i0 : b, *dr = direct ? resid + i0 : br;
         if (loss) {
-            fl__lr_loop(z + i0, y + i0, dl, dr, m, xmin);
-            if (!direct) fl__put(loss + i0, b, m, nt);
+            fl_loss_residual_loop(z + i0, y + i0, dl, dr, m, xmin);
+            if (!direct) fl_store(loss + i0, b, m, nt);
         } else {
-            fl__r_loop(z + i0, y + i0, dr, m, xmin);
+            fl_residual_loop(z + i0, y + i0, dr, m, xmin);
         }
-        if (!direct) fl__put(resid + i0, br, m, ntr);
+        if (!direct) fl_store(resid + i0, br, m, ntr);
     }
-    fl__fence(nt | ntr);
+    fl_store_fence(nt | ntr);
 }
 
 /* The Newton pass: loss and residual as fl_logit_loss_residual, plus the curvature of the loss,
@@ -471,21 +479,21 @@ FL_TARGETS FL_UNUSED static void fl_prob_loss(const double *a, const double *y, 
 {
     double b[FL_BLK];
     const double lo = eps, hi = 1.0 - eps;
-    const int nt = fl__use_nt(loss, a, y, n);
-    const int direct = !nt && fl__disjoint(loss, a, y, n);
-    FL__BLOCK_BEGIN
+    const int nt = fl_use_streaming_stores(loss, a, y, n);
+    const int direct = !nt && fl_disjoint(loss, a, y, n);
+    FL_BLOCK_LOOP_BEGIN
         const double *aa = a + i0, *yy = y + i0;
         double *dst = direct ? loss + i0 : b;
         int soft = 0;                                 /* any label other than 0/1 (or NaN)? */
         for (ptrdiff_t j = 0; j < m; j++)
             soft |= (yy[j] != 0.0) & (yy[j] != 1.0);
         if (!soft)
-            fl__pl_hard(aa, yy, dst, m, lo, hi);
+            fl_prob_loss_hard_labels(aa, yy, dst, m, lo, hi);
         else
-            fl__pl_soft(aa, yy, dst, m, lo, hi);
-        if (!direct) fl__put(loss + i0, b, m, nt);
+            fl_prob_loss_soft_labels(aa, yy, dst, m, lo, hi);
+        if (!direct) fl_store(loss + i0, b, m, nt);
     }
-    fl__fence(nt);
+    fl_store_fence(nt);
 }
 
 /* Name of the code path the dispatcher picks (mirrors the target_clones priority order). */
@@ -507,5 +515,5 @@ FL_UNUSED static const char *fl_math_isa(void)
 #endif
 }
 
-#undef FL__BLOCK_BEGIN
+#undef FL_BLOCK_LOOP_BEGIN
 #endif /* FL_MATH_H */
