@@ -44,9 +44,6 @@ __all__ = ["kernel_row_chunks", "combine_partials", "cost_and_gradients",
            "in_memory_cost_and_gradients", "partials_graph", "finish_partials", "block_arrays",
            "check_split_every"]
 
-# The in-memory fused kernel splits its blocks into at most this many
-# reduction chunks (only for the fallback of kernel_row_chunks).
-_KERNEL_MAX_CHUNKS = int(getattr(_kernels, "REDUCTION_CHUNKS", 64))
 # Default fan-in of the tree reduction: the partials are (n + 3) doubles per
 # block, so fan-in bounds task count at the top, not memory.
 _SPLIT_EVERY = 32
@@ -72,15 +69,7 @@ def kernel_row_chunks(m: int, n: int, dtype=np.float64) -> tuple[int, ...]:
     """
     itemsize = working_dtype(dtype, "dtype").itemsize
     m, n = int(m), int(n)
-    if hasattr(_kernels, "reduction_chunks"):
-        bounds = list(_kernels.reduction_chunks(m, n, itemsize))
-    else:
-        # TODO: remove once the kernel module exports reduction_chunks (and
-        # combine_partials below): these re-derive the kernel's own rules.
-        rows = int(_kernels.rows_per_block(n, itemsize))
-        n_blocks = -(-m // rows)
-        n_chunks = min(n_blocks, _KERNEL_MAX_CHUNKS)
-        bounds = [min(rows * ((c * n_blocks) // n_chunks), m) for c in range(n_chunks + 1)]
+    bounds = list(_kernels.reduction_chunks(m, n, itemsize))
     if len(bounds) < 2:
         return (0,)
     return tuple(hi - lo for lo, hi in zip(bounds[:-1], bounds[1:]))
@@ -89,23 +78,10 @@ def kernel_row_chunks(m: int, n: int, dtype=np.float64) -> tuple[int, ...]:
 def combine_partials(P: NDArray) -> NDArray:
     """Column sums of P, rows added in order with Neumaier compensation.
 
-    The same operations as the fused kernel's combination of its chunk
-    partials (``_neumaier_add`` then ``_compensated``), so the same bits.
+    The fused kernel's own combination of its chunk partials
+    (``fastlogit._kernels.combine_partials``), so the same bits.
     """
-    if hasattr(_kernels, "combine_partials"):
-        return np.asarray(_kernels.combine_partials(P), dtype=np.float64)
-    # TODO: remove with the fallback of kernel_row_chunks above.
-    width = P.shape[1]
-    acc = np.zeros(width)
-    comp = np.zeros(width)
-    # inf - inf in the compensation of an infinite loss is expected (and
-    # dropped below, as the kernel does).
-    with np.errstate(invalid="ignore", over="ignore"):
-        for x in P:
-            t = acc + x
-            comp += np.where(np.abs(acc) >= np.abs(x), (acc - t) + x, (x - t) + acc)
-            acc = t
-        return np.where(acc - acc == 0.0, acc + comp, acc)
+    return np.asarray(_kernels.combine_partials(P), dtype=np.float64)
 
 
 # ---------------------------------------------------------------------------
