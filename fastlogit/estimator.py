@@ -45,7 +45,7 @@ except ImportError:  # pragma: no cover - scikit-learn 1.4 and 1.5
     def _validate_data(estimator, X="no_validation", y="no_validation", **kwargs):
         return estimator._validate_data(X, y, **kwargs)
 
-from fastlogit._api import log_sigmoid, sigmoid
+from fastlogit._api import linear_scores, log_sigmoid, sigmoid
 from fastlogit._objective import l2_from_C
 from fastlogit._train import fit as _fit
 from fastlogit._validation import check_bool
@@ -53,8 +53,6 @@ from fastlogit._validation import check_bool
 __all__ = ["LogisticRegression"]
 
 _FLOAT_DTYPES = [np.float64, np.float32]
-# Rows per block when widening float32 X to float64 for the scores.
-_SCORE_BLOCK_ROWS = 1 << 14
 # Whether compute_class_weight accepts sample_weight (scikit-learn >= 1.7);
 # scikit-learn's own LogisticRegression passes it when it can.
 _CLASS_WEIGHT_TAKES_SW = "sample_weight" in inspect.signature(compute_class_weight).parameters
@@ -362,16 +360,9 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = _validate_data(self, X, dtype=_FLOAT_DTYPES, order=None, reset=False)
-        w, b = self.coef_[0], float(self.intercept_[0])
-        if X.dtype == np.float64:
-            return X @ w + b
-        # float32: widen block by block, so that scores are float64 without a
-        # float64 copy of all of X.
-        out = np.empty(X.shape[0])
-        for start in range(0, X.shape[0], _SCORE_BLOCK_ROWS):
-            stop = start + _SCORE_BLOCK_ROWS
-            out[start:stop] = X[start:stop].astype(np.float64) @ w + b
-        return out
+        # The compiled row loop: float32 X is read in place, scores are
+        # accumulated in float64, the bits do not depend on the thread count.
+        return linear_scores(X, self.coef_[0], float(self.intercept_[0]), n_threads=self.n_threads)
 
     def predict(self, X: ArrayLike) -> NDArray:
         """``classes_[1]`` where the score is positive, else ``classes_[0]``."""
