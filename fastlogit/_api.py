@@ -130,6 +130,27 @@ def _linear_inputs(X, W, b):
     return X, W_vec, check_scalar(b, "b"), result_dtype(X.dtype, W_dtype)
 
 
+def linear_scores(X: ArrayLike, W: ArrayLike, b: float, *, n_threads: int | None = None) -> NDArray:
+    """Scores (logits) ``z = X @ W + b`` as a float64 vector of length m.
+
+    The compiled row loop of :func:`forward_pass` without the sigmoid: rows
+    accumulated in float64 whatever the dtype of X, the same bits for any
+    thread count.  The one home of ``X @ W + b`` for the estimator, the
+    command line and the solvers.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastlogit._api import linear_scores
+    >>> linear_scores(np.array([[105.0], [170.0]]), np.array([[0.042]]), -5.66)
+    array([-1.25,  1.48])
+    """
+    X, W_vec, b_val, _ = _linear_inputs(X, W, b)
+    z = np.empty(X.shape[0], dtype=np.float64)
+    _kernels.scores(X, W_vec, b_val, z, resolve_threads(n_threads, X.size))
+    return z
+
+
 def forward_pass(X: ArrayLike, W: ArrayLike, b: float, out: NDArray | None = None, *,
                  n_threads: int | None = None) -> NDArray:
     """Probabilities ``A = sigmoid(X @ W + b).T`` in one pass over X.

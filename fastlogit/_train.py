@@ -27,6 +27,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from fastlogit import _kernels
+from fastlogit._lbfgs import lbfgs
 from fastlogit._newton import newton
 from fastlogit._objective import intercept_start, newton_objective, penalised_objective
 from fastlogit._validation import (
@@ -34,7 +35,11 @@ from fastlogit._validation import (
     check_W, check_X, resolve_threads,
 )
 
-__all__ = ["ConvergenceWarning", "FitResult", "fit", "gradient_descent"]
+__all__ = ["ConvergenceWarning", "FitResult", "fit", "gradient_descent",
+           # Internal API shared with fastlogit.dask (not exported by fastlogit):
+           "SEPARABLE", "NEWTON_MAX_PARAMS", "check_start_finite", "classifies_all",
+           "separation_watch",
+           "warn_not_converged", "warn_separable"]
 
 class ConvergenceWarning(UserWarning):
     """The optimiser stopped (max_iter, or a failed line search) before the
@@ -88,6 +93,10 @@ class FitResult:
         Largest absolute component of the final gradient (W and, if fitted, b).
     n_evals : int
         Calls of the fused kernel (each one pass over X).
+    n_passes : int
+        Passes over X in all: ``n_evals`` plus the separation checks (one
+        predict pass each, only without a penalty).  On Dask every pass is a
+        round of tasks over all row blocks.
     solver : str
         "lbfgs", "newton" or "lbfgs+newton" (auto handed over to Newton).
     message : str
@@ -102,6 +111,7 @@ class FitResult:
     grad_max: float = math.nan
     n_evals: int = 0
     solver: str = ""
+    n_passes: int = 0
     message: str = field(default="", repr=False)
 
 
@@ -128,6 +138,7 @@ class _Objective:
         self.fit_intercept = check_bool(fit_intercept, "fit_intercept")
         self.threads = resolve_threads(n_threads, self.X.size)
         self.n_evals = 0
+        self.n_passes = 0       # every pass over X: kernel calls and separation checks
 
     def split(self, theta: NDArray) -> tuple[NDArray, float]:
         return theta[: self.n], (float(theta[self.n]) if self.fit_intercept else 0.0)
@@ -138,6 +149,7 @@ class _Objective:
         loss, dW, db, _ = _kernels.cost_and_gradients(
             self.X, W, b, self.Y, self.sw, True, self.threads)
         self.n_evals += 1
+        self.n_passes += 1
         scale = 1.0 / self.weight_sum
         J, dW = penalised_objective(loss * scale, dW * scale, W, self.l2)
         grad = np.empty(self.n + self.fit_intercept)
@@ -153,7 +165,13 @@ class _Objective:
         loss, dW, db, H, _ = _kernels.cost_gradient_hessian(
             self.X, W, b, self.Y, self.sw, self.threads)
         self.n_evals += 1
+        self.n_passes += 1
         return newton_objective(loss, dW, db, H, W, self.weight_sum, self.l2, self.fit_intercept)
+
+    def separated(self, W: NDArray, b: float) -> bool:
+        """Do (W, b) separate the training data?  One predict pass."""
+        self.n_passes += 1
+        return classifies_all(self.X, self.Y, self.sw, W, b, self.threads)
 
     def start(self) -> NDArray:
         """W = 0 and b = log-odds of the weighted base rate: the optimum of J
@@ -163,17 +181,22 @@ class _Objective:
             theta[self.n] = intercept_start(self.Y, self.sw, self.weight_sum)
         return theta
 
-    def check_finite(self, J: float, grad: NDArray) -> None:
-        # With finite X the start point gives finite values, so anything else
-        # means X holds NaN or inf (found here at no extra pass over X).
-        if not (math.isfinite(J) and np.all(np.isfinite(grad))):
-            raise ValueError("X must hold finite numbers; the cost at the starting point is "
-                             f"{J!r} (NaN or inf in X?)")
 
 
 # ---------------------------------------------------------------------------
 # Gradient descent
 # ---------------------------------------------------------------------------
+
+def check_start_finite(J: float, grad: NDArray) -> None:
+    """Raise unless J and its gradient at the starting point are finite.
+
+    With finite X the start point gives finite values, so anything else
+    means X holds NaN or inf (found here at no extra pass over X).
+    """
+    if not (math.isfinite(J) and np.all(np.isfinite(grad))):
+        raise ValueError("X must hold finite numbers; the cost at the starting point is "
+                         f"{J!r} (NaN or inf in X?)")
+
 
 def gradient_descent(X: ArrayLike, Y: ArrayLike, W: ArrayLike | None = None, b: float = 0.0, *,
                      learning_rate: float = 0.01, num_iterations: int = 1000, l2: float = 0.0,
@@ -265,8 +288,8 @@ def _warn_if_diverging(i: int, previous: float, J: float, learning_rate: float) 
 # fit: L-BFGS (scipy) or Newton
 # ---------------------------------------------------------------------------
 
-def _warn_not_converged(caller: str, n_iter: int, grad_max: float, tol: float,
-                        message: str) -> None:
+def warn_not_converged(caller: str, n_iter: int, grad_max: float, tol: float,
+                       message: str) -> None:
     """The ConvergenceWarning of every solver (stacklevel: the user's call of fit)."""
     warnings.warn(
         f"{caller} stopped after {n_iter} iteration(s) with max |gradient| "
@@ -274,26 +297,28 @@ def _warn_not_converged(caller: str, n_iter: int, grad_max: float, tol: float,
         "features, or add an L2 penalty.", _convergence_warning_category(), stacklevel=3)
 
 
-def _separated(objective: _Objective, W: NDArray, b: float) -> bool:
+def classifies_all(X: NDArray, Y: NDArray, sample_weight: NDArray, W: NDArray, b: float,
+                   n_threads: int) -> bool:
     """Do (W, b) classify every example of non-zero weight correctly (hard labels)?
 
     Then the data are linearly separable and, without a penalty, the loss
     has no minimum: it falls toward 0 as the weights grow along (W, b), and
     any "converged" result is only where the gradient became small.  One
-    pass over X (the compiled predict).
+    pass over X (the compiled predict).  X, Y and ``sample_weight`` (empty:
+    unit weights) as validated by the trainer; a block of rows of a larger
+    set gives that block's answer (the set's is the AND over blocks).
     """
-    Y, sw = objective.Y, objective.sw
-    keep = sw > 0 if sw.size else slice(None)
+    keep = sample_weight > 0 if sample_weight.size else slice(None)
     labels = Y[keep]
     if not np.all((labels == 0) | (labels == 1)):
         return False        # a soft label in (0, 1) bounds the weights
-    predicted = np.empty(objective.m, dtype=np.int64)
-    _kernels.predict(objective.X, np.ascontiguousarray(W, dtype=np.float64), float(b), 0.5,
-                     predicted, objective.threads)
+    predicted = np.empty(X.shape[0], dtype=np.int64)
+    _kernels.predict(X, np.ascontiguousarray(W, dtype=np.float64), float(b), 0.5,
+                     predicted, n_threads)
     return bool(np.all(predicted[keep] == labels))
 
 
-def _warn_separable(caller: str, W: NDArray) -> None:
+def warn_separable(caller: str, W: NDArray) -> None:
     w_max = float(np.max(np.abs(W))) if W.size else 0.0
     warnings.warn(
         f"{caller}: the training data are linearly separable (the fitted weights, max |W| = "
@@ -301,37 +326,6 @@ def _warn_separable(caller: str, W: NDArray) -> None:
         "falling toward 0 as the weights grow, so there is no finite optimum and these "
         "weights are not one. Add an L2 penalty (l2 > 0, or a finite C).",
         _convergence_warning_category(), stacklevel=3)
-
-
-def _lbfgs(objective: _Objective, theta0, J0, grad0, tol, max_iter, max_evals=None):
-    try:
-        from scipy.optimize import minimize
-    except ImportError as exc:
-        raise ImportError("fastlogit.fit(solver='lbfgs') needs SciPy: "
-                          "pip install fastlogit[sklearn]") from exc
-    first = [theta0, J0, grad0]
-
-    def fun(theta):
-        # L-BFGS-B starts by evaluating theta0, which we already have.
-        if first and np.array_equal(theta, first[0]):
-            _, J, grad = first
-            first.clear()
-            return J, grad.copy()
-        first.clear()
-        return objective(theta)
-
-    # Options as scikit-learn's lbfgs solver: stop on max |gradient| <= tol;
-    # ftol near machine precision so that a flat cost alone does not stop it.
-    res = minimize(fun, theta0, method="L-BFGS-B", jac=True,
-                   options={"maxiter": max_iter, "maxls": 50, "gtol": tol,
-                            "maxfun": max_evals if max_evals else 15000,
-                            "ftol": 64 * np.finfo(float).eps})
-    grad = np.asarray(res.jac, dtype=np.float64)
-    message = res.message if isinstance(res.message, str) else res.message.decode()
-    # status 0: max |gradient| <= tol, or the cost stopped decreasing at the
-    # resolution of floating point (ftol), which scikit-learn also counts as
-    # converged.
-    return res.x, float(res.fun), grad, int(res.nit), message, res.status == 0
 
 
 # The default solver, chosen by measurement (docs/training.md has the table):
@@ -369,33 +363,36 @@ def _auto_solver(objective: _Objective) -> str:
     return "lbfgs-then-newton"
 
 
-_SEPARABLE = "the data are linearly separable: without a penalty there is no finite optimum"
+SEPARABLE = "the data are linearly separable: without a penalty there is no finite optimum"
 
 
 def _newton(objective: _Objective, theta, tol, max_iter):
     """Newton on the in-memory oracle: one compiled pass for J, gradient and Hessian."""
     J, grad, H = objective.with_hessian(theta)
-    objective.check_finite(J, grad)
-    give_up = _separation_watch(objective) if objective.l2 == 0 else None
+    check_start_finite(J, grad)
+    give_up = separation_watch(objective.split, objective.separated) if objective.l2 == 0 else None
     return newton(objective.with_hessian, theta, J, grad, H, tol, max_iter, give_up)
 
 
-def _separation_watch(objective: _Objective):
-    """Stop Newton early on separable data.  There J falls by a constant
-    factor per step (about e) while ||W|| keeps growing, where near a finite
-    optimum J settles; after 3 such steps running, one predict pass checks
-    whether (W, b) separate the data (if not, the count starts again)."""
+def separation_watch(split: Callable[[NDArray], "tuple[NDArray, float]"],
+                     separated: Callable[[NDArray, float], bool]):
+    """``give_up`` for :func:`fastlogit._newton.newton` without a penalty: stop
+    early on separable data.  There J falls by a constant factor per step
+    (about e) while ||W|| keeps growing, where near a finite optimum J
+    settles; after 3 such steps running, ``separated(W, b)`` (one predict
+    pass) decides (if not, the count starts again).  ``split(theta)`` gives
+    (W, b)."""
     last = {"J": math.inf, "norm": 0.0, "streak": 0}
 
     def give_up(theta, J):
-        W, b = objective.split(theta)
+        W, b = split(theta)
         norm = float(np.linalg.norm(W))
         heading_out = J <= 0.7 * last["J"] and norm > last["norm"]
         last.update(J=J, norm=norm, streak=last["streak"] + 1 if heading_out else 0)
         if last["streak"] >= 3:
             last["streak"] = 0
-            if _separated(objective, W, b):
-                return _SEPARABLE
+            if separated(W, b):
+                return SEPARABLE
         return ""
     return give_up
 
@@ -473,9 +470,9 @@ def fit(X: ArrayLike, Y: ArrayLike, *, l2: float = 0.0, sample_weight: ArrayLike
         theta, J, grad, n_iter, message, converged = _newton(objective, theta, tol, max_iter)
     else:
         J, grad = objective(theta)
-        objective.check_finite(J, grad)
+        check_start_finite(J, grad)
         budget = LBFGS_FIRST_EVALS if solver == "lbfgs-then-newton" else None
-        theta, J, grad, n_iter, message, converged = _lbfgs(
+        theta, J, grad, n_iter, message, converged = lbfgs(
             objective, theta, J, grad, tol, max_iter, budget)
         if solver == "lbfgs-then-newton":
             solver = "lbfgs"
@@ -487,12 +484,13 @@ def fit(X: ArrayLike, Y: ArrayLike, *, l2: float = 0.0, sample_weight: ArrayLike
                 solver = "lbfgs+newton"
     grad_max = float(np.max(np.abs(grad))) if grad.size else 0.0
     W, b = objective.split(theta)
-    if objective.l2 == 0 and _separated(objective, W, b):
+    if message == SEPARABLE or (objective.l2 == 0 and objective.separated(W, b)):
         converged = False
-        message = _SEPARABLE
-        _warn_separable(f"fastlogit.fit ({solver})", W)
+        message = SEPARABLE
+        warn_separable(f"fastlogit.fit ({solver})", W)
     elif not converged:
-        _warn_not_converged(f"fastlogit.fit ({solver})", n_iter, grad_max, tol, message)
+        warn_not_converged(f"fastlogit.fit ({solver})", n_iter, grad_max, tol, message)
     return FitResult(W=np.array(W, dtype=np.float64).reshape(-1, 1), b=float(b), cost=float(J),
                      n_iter=n_iter, converged=bool(converged), grad_max=grad_max,
-                     n_evals=objective.n_evals, solver=solver, message=message)
+                     n_evals=objective.n_evals, solver=solver, n_passes=objective.n_passes,
+                     message=message)

@@ -136,16 +136,10 @@ def _fit_table(table, args):
 
 
 def _scores(X, W, b, n_threads) -> np.ndarray:
-    """z = X @ W + b as float64, by the compiled kernel where it has one."""
-    from fastlogit import _kernels
-    from fastlogit._validation import resolve_threads
+    """z = X @ W + b as float64, by the compiled row loop."""
+    from fastlogit._api import linear_scores
 
-    if hasattr(_kernels, "scores"):
-        out = np.empty(X.shape[0])
-        _kernels.scores(X, np.ascontiguousarray(W[:, 0]), b, out,
-                        resolve_threads(n_threads, X.size))
-        return out
-    return (X @ W)[:, 0] + b
+    return linear_scores(X, W, b, n_threads=n_threads)
 
 
 def cmd_train(args) -> int:
@@ -158,22 +152,32 @@ def cmd_train(args) -> int:
     common = {"target": args.target, "data": os.path.basename(str(args.data)),
               "C": None if math.isinf(args.C) else float(args.C), "tol": args.tol}
     if args.scheduler:
+        import warnings
+
         from fastlogit.dask import fit_parts
 
         if args.on_invalid != "error":
             raise CLIError("--on-invalid skip is not supported with --scheduler")
-        result, features, rows, classes = fit_parts(
-            args.data, args.target, columns=args.features, exclude=args.exclude,
-            positive=args.positive, scheduler=args.scheduler, C=args.C, tol=args.tol,
-            max_iter=args.max_iter, n_threads=args.threads, return_classes=True)
+        started = time.perf_counter()
+        with warnings.catch_warnings():
+            # Not converging is reported below (one line) and in the model file.
+            warnings.simplefilter("ignore")
+            result, features, rows, classes = fit_parts(
+                args.data, args.target, columns=args.features, exclude=args.exclude,
+                positive=args.positive, scheduler=args.scheduler, C=args.C, tol=args.tol,
+                max_iter=args.max_iter, n_threads=args.threads, return_classes=True)
+        seconds = time.perf_counter() - started
         save_model(Model(features=features, W=result.W, b=result.b, dtype="float64",
                          training={"rows": rows, **common, **classes,
                                    "objective": result.cost, "converged": result.converged,
-                                   "n_iter": result.n_iter, "solver": "lbfgs",
+                                   "n_iter": result.n_iter, "solver": result.solver,
+                                   "passes": result.n_passes,
                                    "scheduler": args.scheduler}), output)
-        print(f"trained on {rows:,} rows of {args.data} on Dask ({args.scheduler}); "
-              f"converged: {result.converged} after {result.n_iter} iteration(s)\n"
-              f"model written to {output}")
+        print(f"trained on {rows:,} rows of {args.data} on Dask ({args.scheduler}): "
+              f"{result.solver}, {'converged' if result.converged else 'NOT converged'} after "
+              f"{result.n_iter} iteration(s), {result.n_passes} pass(es) over the data in "
+              f"{seconds:.1f} s\nmodel written to {output}")
+        _warn_not_converged(result)
         return EXIT_OK
     from fastlogit.training_table import load_training_table
 
@@ -213,10 +217,23 @@ def cmd_train(args) -> int:
     print(f"  {'converged' if result.converged else 'NOT converged'} after {result.n_iter} "
           f"iteration(s), C = {args.C:g}")
     print(f"model written to {output}")
-    if not result.converged:
-        print(f"fastlogit train: warning: the optimiser did not converge in {result.n_iter} "
-              f"iteration(s); try a larger --max-iter or a smaller -C", file=sys.stderr)
+    _warn_not_converged(result)
     return EXIT_OK
+
+
+def _warn_not_converged(result) -> None:
+    """One line on stderr when the fit did not converge, saying why."""
+    from fastlogit._train import SEPARABLE
+
+    if result.converged:
+        return
+    if result.message == SEPARABLE:
+        print(f"fastlogit train: warning: {result.message}; the weights grow without bound. "
+              "Use a finite -C (a penalty), e.g. -C 1", file=sys.stderr)
+    else:
+        print(f"fastlogit train: warning: the optimiser did not converge in {result.n_iter} "
+              f"iteration(s) ({result.message}); try a larger --max-iter or a smaller -C",
+              file=sys.stderr)
 
 
 def cmd_demo(args) -> int:
@@ -336,13 +353,13 @@ def build_parser() -> argparse.ArgumentParser:
                          help="where to write the fastlogit model file")
     convert.set_defaults(func=cmd_convert)
 
-    # No `common` parent: fastlogit._bench defines its own options (its peers
+    # No `common` parent: fastlogit.bench defines its own options (its peers
     # are imported only when it runs).
-    from fastlogit import _bench
+    from fastlogit import bench as bench_harness
 
     bench = sub.add_parser("bench", help="benchmark the kernels against NumPy and peers")
-    _bench.add_arguments(bench)
-    bench.set_defaults(func=_bench.run)
+    bench_harness.add_arguments(bench)
+    bench.set_defaults(func=bench_harness.run)
 
     config = sub.add_parser("show-config", parents=[common],
                             help="print how the compiled module was built")

@@ -19,6 +19,7 @@ import functools
 import inspect
 import math
 import numbers
+import sys
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -44,7 +45,7 @@ except ImportError:  # pragma: no cover - scikit-learn 1.4 and 1.5
     def _validate_data(estimator, X="no_validation", y="no_validation", **kwargs):
         return estimator._validate_data(X, y, **kwargs)
 
-from fastlogit._api import log_sigmoid, sigmoid
+from fastlogit._api import linear_scores, log_sigmoid, sigmoid
 from fastlogit._objective import l2_from_C
 from fastlogit._train import fit as _fit
 from fastlogit._validation import check_bool
@@ -52,8 +53,6 @@ from fastlogit._validation import check_bool
 __all__ = ["LogisticRegression"]
 
 _FLOAT_DTYPES = [np.float64, np.float32]
-# Rows per block when widening float32 X to float64 for the scores.
-_SCORE_BLOCK_ROWS = 1 << 14
 # Whether compute_class_weight accepts sample_weight (scikit-learn >= 1.7);
 # scikit-learn's own LogisticRegression passes it when it can.
 _CLASS_WEIGHT_TAKES_SW = "sample_weight" in inspect.signature(compute_class_weight).parameters
@@ -80,6 +79,35 @@ def _two_numeric_classes(y):
     if np.count_nonzero(upper) + np.count_nonzero(y == lo) != y.size:
         return None, None
     return np.array([lo, hi], dtype=y.dtype), upper.astype(np.intp)
+
+
+def _is_dask(X) -> bool:
+    dask = sys.modules.get("dask")      # never import dask for in-memory inputs
+    return dask is not None and dask.is_dask_collection(X)
+
+
+def _dask_rows(value, name: str, like=None):
+    """``value`` as a dask array with known row-chunk sizes.
+
+    A dask DataFrame or Series (or an array made from one, whose chunk sizes
+    are unknown) costs one pass to count its rows per partition.  An
+    in-memory value (y, sample_weight) is cut like ``like``'s rows.
+    """
+    import dask.array as da
+
+    if not _is_dask(value):
+        if like is None:
+            raise TypeError(f"{name} must be a dask array; got {type(value).__name__}")
+        arr = np.asarray(value)
+        return da.from_array(arr, chunks=(like.chunks[0],) + arr.shape[1:])
+    if not isinstance(value, da.Array):
+        if not hasattr(value, "to_dask_array"):
+            raise TypeError(f"{name} must be a dask array, DataFrame or Series; got "
+                            f"{type(value).__name__}")
+        return value.to_dask_array(lengths=True)
+    if any(math.isnan(c) for c in value.chunks[0]):
+        value = value.compute_chunk_sizes()
+    return value
 
 
 def _validated_fit(fit):
@@ -246,7 +274,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         -------
         self
         """
-        if type(X).__module__.startswith("dask."):
+        if _is_dask(X):
             return self._fit_dask(X, y, sample_weight)
         X, y = _validate_data(self, X, y, dtype=_FLOAT_DTYPES, order=None)
         classes, y_index = _two_numeric_classes(y)
@@ -283,15 +311,37 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         return self
 
     def _fit_dask(self, X, y, sample_weight):
-        # Dask inputs: L-BFGS on the client, one distributed pass over X per evaluation.
-        from fastlogit import dask as fl_dask
+        """Dask inputs: :func:`fastlogit.dask.fit` (Newton up to 200 parameters:
+        one round of tasks over X per iteration), with the labels and C
+        mapped as for in-memory inputs."""
+        import dask
+        import dask.array as da
+
+        from fastlogit.dask import fit as fit_dask
 
         if self.class_weight is not None:
             raise ValueError("class_weight is not supported with dask inputs; pass sample_weight")
-        classes, result = fl_dask.fit_classifier(
-            X, y, C=self._C(), sample_weight=sample_weight,
-            fit_intercept=bool(self.fit_intercept), tol=float(self.tol),
-            max_iter=int(self.max_iter), n_threads=self.n_threads)
+        X = _dask_rows(X, "X")
+        if X.ndim != 2:
+            raise ValueError(f"X must be a 2-D dask array of shape (n_samples, n_features); "
+                             f"got shape {X.shape}")
+        y = _dask_rows(y, "y", like=X)
+        if y.ndim != 1 or y.shape[0] != X.shape[0]:
+            raise ValueError(f"y must have shape ({X.shape[0]},); got shape {y.shape}")
+        if sample_weight is None:
+            classes, weight_sum = da.unique(y).compute(), float(X.shape[0])
+        else:
+            sample_weight = _dask_rows(sample_weight, "sample_weight", like=X)
+            classes, weight_sum = dask.compute(
+                da.unique(y), sample_weight.astype(np.float64).sum())
+        if classes.size != 2:
+            raise ValueError(f"y must hold exactly two classes for logistic regression; got "
+                             f"{classes.size}: {list(classes[:5])}")
+        result = fit_dask(X, (y == classes[1]).astype(np.float64),
+                          l2=l2_from_C(self._C(), float(weight_sum)),
+                          sample_weight=sample_weight, fit_intercept=bool(self.fit_intercept),
+                          tol=float(self.tol), max_iter=int(self.max_iter),
+                          n_threads=self.n_threads, solver=self.solver)
         self.classes_ = classes
         self.n_features_in_ = X.shape[1]
         self.coef_ = result.W.reshape(1, -1)
@@ -310,16 +360,9 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = _validate_data(self, X, dtype=_FLOAT_DTYPES, order=None, reset=False)
-        w, b = self.coef_[0], float(self.intercept_[0])
-        if X.dtype == np.float64:
-            return X @ w + b
-        # float32: widen block by block, so that scores are float64 without a
-        # float64 copy of all of X.
-        out = np.empty(X.shape[0])
-        for start in range(0, X.shape[0], _SCORE_BLOCK_ROWS):
-            stop = start + _SCORE_BLOCK_ROWS
-            out[start:stop] = X[start:stop].astype(np.float64) @ w + b
-        return out
+        # The compiled row loop: float32 X is read in place, scores are
+        # accumulated in float64, the bits do not depend on the thread count.
+        return linear_scores(X, self.coef_[0], float(self.intercept_[0]), n_threads=self.n_threads)
 
     def predict(self, X: ArrayLike) -> NDArray:
         """``classes_[1]`` where the score is positive, else ``classes_[0]``."""

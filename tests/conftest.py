@@ -35,7 +35,8 @@ if settings is not None:
 # Markers for a quick local run: python -m pytest -m "not slow and not dask and not cli"
 # (CI runs everything but "slow"; see tests/README.md).
 # ---------------------------------------------------------------------------
-_FILE_MARKERS = {"test_dask.py": "dask", "test_dask_parts.py": "dask", "test_cli.py": "cli"}
+_FILE_MARKERS = {"test_dask.py": "dask", "test_dask_parts.py": "dask", "test_cli.py": "cli",
+                 "test_train_cli.py": "cli"}
 
 
 def pytest_configure(config):

@@ -87,3 +87,16 @@ def test_busy_processes_stop_by_themselves_at_their_deadline():
     with load.busy_processes(1, 0.3) as procs:
         procs[0].join(timeout=10)
         assert not procs[0].is_alive()
+
+
+@pytest.mark.parametrize("other", [["--crossover"], ["--load", "1"], ["--plot", "x.png"]])
+def test_fit_rows_cannot_be_combined_with_another_run(tmp_path, capsys, other):
+    err = _refused(capsys, "--fit", *other)
+    assert "--fit" in err
+
+
+def test_fit_rows_without_scikit_learn_are_refused_first(capsys, monkeypatch):
+    real = command.importlib.util.find_spec
+    monkeypatch.setattr(command.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "sklearn" else real(name, *a))
+    assert "--fit needs sklearn" in _refused(capsys, "--fit")

@@ -221,17 +221,18 @@ def test_cost_and_gradients_is_lazy_on_request(client, data, X_np):
 # Training
 # ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("case", ["l2", "weighted-no-intercept"])
+@pytest.mark.parametrize("case", ["l2", "weighted-no-intercept", "lbfgs"])
 def test_fit_converges_to_the_in_memory_model(client, data, X_np, case):
     X, W_true, b_true, _, sw = data
     # Labels drawn from a logistic model: a well-defined, unique optimum.
     rng = np.random.default_rng(3)
     Y = (rng.random((1, X_np.shape[0])) < fastlogit.forward_pass(X_np, W_true, b_true)).astype(float)
-    if case == "l2":
-        kwargs = dict(l2=1e-3)
-    else:
+    if case == "weighted-no-intercept":
         kwargs = dict(sample_weight=sw, fit_intercept=False)
-    got = fld.fit(X, Y, **kwargs)
+    else:
+        kwargs = dict(l2=1e-3)
+    solver = "lbfgs" if case == "lbfgs" else "auto"
+    got = fld.fit(X, Y, solver=solver, **kwargs)
     for solver in ("lbfgs", "newton"):
         want = fit_in_memory(X_np, Y, solver=solver, **kwargs)
         assert got.converged and want.converged
@@ -239,22 +240,95 @@ def test_fit_converges_to_the_in_memory_model(client, data, X_np, case):
         assert np.max(np.abs(got.W - want.W)) <= 1e-6 * scale, (got.W, want.W)
         assert abs(got.b - want.b) <= 1e-6 * max(abs(want.b), scale)
         assert abs(got.cost - want.cost) <= 1e-12 * want.cost
-    assert got.W.shape == (6, 1) and got.solver == "lbfgs" and got.n_evals >= got.n_iter
-    if case != "l2":
+    assert got.W.shape == (6, 1) and got.n_evals >= got.n_iter
+    # Without a penalty one more pass checks for separation.
+    assert got.n_passes == got.n_evals + ("l2" not in kwargs)
+    assert got.solver == ("lbfgs" if case == "lbfgs" else "newton")
+    if case != "lbfgs":
+        assert got.n_passes <= 10       # Newton: a handful of rounds of tasks
+    if case == "weighted-no-intercept":
         assert got.b == 0.0
 
 
-def test_fit_classifier_maps_labels_and_C_like_the_estimator(client, data, X_np):
+@pytest.fixture(scope="module")
+def breast_cancer():
+    datasets = pytest.importorskip("sklearn.datasets")
+    X, y = datasets.load_breast_cancer(return_X_y=True)
+    return X, y.astype(np.float64)
+
+
+@pytest.mark.parametrize("scaled", [False, True], ids=["unscaled", "scaled"])
+def test_newton_on_dask_reaches_the_in_memory_optimum_in_few_passes(client, breast_cancer, scaled):
+    X_np, y = breast_cancer
+    if scaled:
+        X_np = (X_np - X_np.mean(axis=0)) / X_np.std(axis=0)
+    l2 = 1 / X_np.shape[0]                                  # C = 1
+    X = da.from_array(X_np, chunks=((150, 150, 150, 119), 30))
+    got = fld.fit(X, y, l2=l2)
+    want = fit_in_memory(X_np, y, l2=l2, tol=1e-12, solver="newton")
+    assert got.converged and got.solver == "newton"
+    assert np.max(np.abs(got.W - want.W)) <= 1e-6 * np.max(np.abs(want.W))
+    assert abs(got.b - want.b) <= 1e-6 * max(abs(want.b), np.max(np.abs(want.W)))
+    # Unscaled, L-BFGS needed hundreds of passes (and did not converge).
+    assert got.n_passes <= 15, got.n_passes
+    # The sums are added in block order at one task: the bits depend on the
+    # row chunks only, not on the shape of the gathering tree.
+    for split_every in (2, 3):
+        other = fld.fit(X, y, l2=l2, split_every=split_every)
+        assert _same(other.W, got.W) and other.b == got.b and other.n_passes == got.n_passes
+
+
+def test_newton_on_dask_warns_once_on_separable_data(client):
+    rng = np.random.default_rng(0)
+    X_np = np.concatenate([rng.normal(size=(200, 3)) + 3, rng.normal(size=(200, 3)) - 3])
+    y = np.repeat([1.0, 0.0], 200)
+    with pytest.warns(fastlogit.ConvergenceWarning) as record:
+        got = fld.fit(da.from_array(X_np, chunks=(100, 3)), y)
+    assert len(record) == 1 and "linearly separable" in str(record[0].message)
+    assert not got.converged and "separable" in got.message
+    assert got.n_passes <= 15
+    pytest.importorskip("sklearn")
+    with pytest.warns(fastlogit.ConvergenceWarning) as record:
+        fastlogit.LogisticRegression(penalty=None).fit(da.from_array(X_np, chunks=(100, 3)), y)
+    assert len(record) == 1 and "linearly separable" in str(record[0].message)
+
+
+def test_newton_on_dask_reports_bad_labels(client, data):
+    X, W, b, Y, _ = data
+    bad = Y.copy()
+    bad[0, 30_000] = 2.0
+    with pytest.raises(ValueError, match=r"Y must hold labels in \[0, 1\]"):
+        fld.fit(X, bad, l2=1e-2)
+
+
+def test_estimator_on_dask_maps_labels_and_C(client, data, X_np):
+    pytest.importorskip("sklearn")
     X, W_true, b_true, _, _ = data
     rng = np.random.default_rng(5)
     positive = rng.random(X_np.shape[0]) < fastlogit.forward_pass(X_np, W_true, b_true)[0]
     y = np.where(positive, "yes", "no")
-    classes, got = fld.fit_classifier(X, y, C=0.5)
+    model = fastlogit.LogisticRegression(C=0.5, tol=1e-8).fit(X, y)
     want = fit_in_memory(X_np, positive.astype(float), l2=1 / (0.5 * X_np.shape[0]))
-    assert classes.tolist() == ["no", "yes"]
-    assert np.max(np.abs(got.W - want.W)) <= 1e-6 * np.max(np.abs(want.W))
+    assert model.classes_.tolist() == ["no", "yes"]
+    assert np.max(np.abs(model.coef_[0] - want.W[:, 0])) <= 1e-6 * np.max(np.abs(want.W))
     with pytest.raises(ValueError, match="exactly two classes"):
-        fld.fit_classifier(X, np.where(positive, "yes", np.where(X_np[:, 0] > 0, "no", "maybe")))
+        fastlogit.LogisticRegression().fit(
+            X, np.where(positive, "yes", np.where(X_np[:, 0] > 0, "no", "maybe")))
+
+
+def test_estimator_on_dask_with_unknown_chunk_sizes(client, breast_cancer):
+    pd = pytest.importorskip("pandas")
+    dd = pytest.importorskip("dask.dataframe")
+    X_np, y = breast_cancer
+    frame = pd.DataFrame(X_np, columns=[f"f{j}" for j in range(30)])
+    frame["y"] = y
+    df = dd.from_pandas(frame, npartitions=3)
+    X = df.drop(columns="y").to_dask_array()            # row-chunk sizes unknown (nan)
+    assert any(np.isnan(c) for c in X.chunks[0])
+    model = fastlogit.LogisticRegression(C=1.0, tol=1e-8).fit(X, df["y"].to_dask_array())
+    want = fastlogit.LogisticRegression(C=1.0, tol=1e-8).fit(X_np, y)
+    np.testing.assert_allclose(model.coef_, want.coef_, rtol=0,
+                               atol=1e-6 * np.abs(want.coef_).max())
 
 
 # ---------------------------------------------------------------------------

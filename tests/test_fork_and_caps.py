@@ -15,10 +15,12 @@ import os
 import pickle
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
 import pytest
+from conftest import PACKAGE_PARENT
 
 import fastlogit
 from fastlogit import _kernels
@@ -126,8 +128,12 @@ def test_fork_while_another_thread_runs_a_kernel():
 
 
 def _run_python(code: str, **env) -> subprocess.CompletedProcess:
+    # From a neutral folder, with the package under test first on the path:
+    # run from the checkout, `-c` would import the uncompiled sources.
+    path = os.pathsep.join(p for p in (PACKAGE_PARENT, os.environ.get("PYTHONPATH")) if p)
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=TIMEOUT_S, env={**os.environ, **env})
+                          cwd=tempfile.gettempdir(), timeout=TIMEOUT_S,
+                          env={**os.environ, "PYTHONPATH": path, **env})
 
 
 CHECK_CLAMPED = """

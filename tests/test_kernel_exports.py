@@ -94,3 +94,19 @@ def test_scores_equal_x_at_w_plus_b_for_every_thread_count(dtype, order, m, n):
         if reference is None:
             reference = out.tobytes()
         assert out.tobytes() == reference, f"n_threads={t} changed the bits"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_linear_scores_matches_numpy_and_validates(dtype, order):
+    from fastlogit._api import linear_scores
+
+    rng = np.random.default_rng(7)
+    X = np.asarray(rng.normal(size=(1000, 13)), dtype=dtype, order=order)
+    W = rng.normal(size=(13, 1))
+    z = linear_scores(X, W, -0.75)
+    assert z.dtype == np.float64 and z.shape == (1000,)
+    expected = X.astype(np.float64) @ W[:, 0] - 0.75
+    np.testing.assert_allclose(z, expected, rtol=1e-13, atol=1e-13)
+    with pytest.raises(ValueError, match=r"W must have shape \(13, 1\)"):
+        linear_scores(X, W[:5], 0.0)

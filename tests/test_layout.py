@@ -18,14 +18,6 @@ PACKAGE = Path(fastlogit.__file__).resolve().parent
 ALLOWED = {
     # The compiled extension: its module name is private, its functions are the kernels.
     ("fastlogit", "_kernels"),
-    # The bench harness is still a module named _bench (its move to a public
-    # package fastlogit.bench is under way); the CLI only adds its subcommand.
-    ("fastlogit", "_bench"),
-    # The L-BFGS driver and the convergence warning of the in-memory trainer,
-    # reused by fastlogit.dask.fit; to be exported under public names by the
-    # trainer's module.
-    ("fastlogit._train", "_lbfgs"),
-    ("fastlogit._train", "_warn_not_converged"),
 }
 
 

@@ -89,6 +89,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "t(1 thread) per kernel, next to the idle 2-thread gain t(1)/t(2), "
                              "each thread setting called for about --max-seconds; "
                              "e.g. --load 0 1 2")
+    parser.add_argument("--fit", action="store_true",
+                        help="instead of the kernel table, time whole fits against scikit-learn "
+                             "(lbfgs, newton-cholesky) and glum on five data sets, one thread "
+                             "each, with each result's distance to the optimum (needs "
+                             "scikit-learn; about a minute)")
     parser.add_argument("--json", nargs="?", const="-", default=None, metavar="FILE",
                         help="write the results as JSON to FILE (or stdout with no FILE)")
     parser.add_argument("--plot", default=None, metavar="FILE.png",
@@ -113,8 +118,16 @@ def check_args(args) -> str | None:
             return "--plot draws the speed-up table; it cannot be combined with --crossover or --load"
         if importlib.util.find_spec("matplotlib") is None:
             return "--plot needs matplotlib: pip install matplotlib (or 'fastlogit[cli]')"
-    if args.load is not None and args.crossover:
-        return "--load and --crossover are two different runs; choose one"
+    modes = [name for name, on in (("--load", args.load is not None),
+                                   ("--crossover", args.crossover), ("--fit", args.fit)) if on]
+    if len(modes) > 1:
+        return f"{' and '.join(modes)} are different runs; choose one"
+    if args.fit:
+        if args.plot is not None:
+            return "--plot draws the speed-up table; it cannot be combined with --fit"
+        for module in ("sklearn", "threadpoolctl"):
+            if importlib.util.find_spec(module) is None:
+                return f"--fit needs {module}: pip install 'fastlogit[bench]'"
     if args.crossover and args.threads and max(args.threads) < 2:
         return "--crossover needs at least 2 threads (--threads 2, or max on a multi-core machine)"
     return None
@@ -140,6 +153,8 @@ def estimate_seconds(args, threads: list, peers) -> float:
         return load.estimate_seconds(_loaded_cases(args), args.load, args.max_seconds)
     if args.crossover:
         return 3 * 11 * 1.5
+    if args.fit:    # five data sets, four libraries, ~0.3 s a fit on average here
+        return 5 * 4 * args.repeat * 0.3 + 10
     n_impls = 3 + len([p for p in peers if import_peer(p) is not None])
     total = 0.0
     for kernel, shape in cases_from_args(args):
@@ -173,7 +188,7 @@ def run(args) -> int:
     say(f"this run takes about {fmt_time(estimate_seconds(args, threads, peers)).strip()} "
         "(more on a busy machine)")
     missing = [p for p in peers if import_peer(p) is None]
-    if missing and args.load is None and not args.crossover:
+    if missing and args.load is None and not args.crossover and not args.fit:
         say(f"peers not installed (skipped): {', '.join(missing)}")
     if os.environ.get("OPENBLAS_CORETYPE") or os.environ.get("OPENBLAS_L2_SIZE"):
         say("note: OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are set; NumPy's BLAS may be handicapped")
@@ -188,6 +203,16 @@ def run(args) -> int:
             "backoffs: threaded calls that found the machine busy and sent the next calls to one thread for a while.")
         if args.json:
             write_json({"machine": info, "loaded": rows}, args.json)
+        return 0
+
+    if args.fit:
+        from fastlogit.bench import fit as fit_rows
+        rows = fit_rows.run_fit_rows(repeat=args.repeat)
+        say(fit_rows.format_rows(rows))
+        say("one thread per library, best of --repeat fits; vs fastest peer = the fastest "
+            "other library's time / this time; J - J* = final objective minus the optimum.")
+        if args.json:
+            write_json({"machine": info, "fit": [r.__dict__ for r in rows]}, args.json)
         return 0
 
     if args.crossover:

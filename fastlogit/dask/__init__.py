@@ -1,8 +1,9 @@
 """fastlogit on Dask: scoring and training when X does not fit one machine.
 
 Modules: :mod:`~fastlogit.dask.arrays` (lazy sigmoid, forward_pass, predict,
-score_dataframe), :mod:`~fastlogit.dask.reductions` (cost_and_gradients and
-fit, on the kernel's own reduction chunks and combine) and
+score_dataframe), :mod:`~fastlogit.dask.reductions` (cost_and_gradients on the kernel's own
+reduction chunks and combine), :mod:`~fastlogit.dask.training` (fit: Newton,
+one round of tasks and one tree reduction per iteration) and
 :mod:`~fastlogit.dask.parts` (folders of Parquet or .npy parts, scored with
 the engine of ``fastlogit score``).
 
@@ -60,11 +61,10 @@ from fastlogit.dask.parts import Parts, fit_parts, read_parts, scheduler_client,
 from fastlogit.dask.reductions import (
     combine_partials,
     cost_and_gradients,
-    fit,
-    fit_classifier,
     in_memory_cost_and_gradients,
     kernel_row_chunks,
 )
+from fastlogit.dask.training import fit
 
 __all__ = [
     "ColumnChunksWarning",
@@ -77,7 +77,6 @@ __all__ = [
     "kernel_row_chunks",
     "combine_partials",
     "fit",
-    "fit_classifier",
     "Parts",
     "read_parts",
     "score_parts",

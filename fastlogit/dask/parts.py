@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 from fastlogit._objective import l2_from_C
 from fastlogit._validation import check_choice, check_float_dtype, check_scalar, check_threshold
 from fastlogit.dask.arrays import dask_array_module, tokenize
-from fastlogit.dask.reductions import fit
+from fastlogit.dask.training import fit
 from fastlogit.io.files import InputError, OutputError, check_distinct_paths
 from fastlogit.io.readers import open_table
 from fastlogit.scoring import ON_INVALID, score_file

@@ -9,18 +9,16 @@ reduction chunks and its combine, are used from one place here:
 """
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from fastlogit import _kernels
-from fastlogit._objective import intercept_start, l2_from_C, penalised_objective
+from fastlogit._objective import penalised_objective
 from fastlogit._validation import (
     as_real_array,
     as_row,
-    check_count,
     check_labels_found,
     check_nonneg,
     check_scalar,
@@ -35,7 +33,6 @@ from fastlogit.dask.arrays import (
     aligned_rows,
     check_W_for,
     dask_array_module,
-    is_dask_array,
     rows_chunked,
     tokenize,
 )
@@ -44,11 +41,9 @@ if TYPE_CHECKING:  # pragma: no cover
     import dask.array
 
 __all__ = ["kernel_row_chunks", "combine_partials", "cost_and_gradients",
-           "in_memory_cost_and_gradients", "fit", "fit_classifier"]
+           "in_memory_cost_and_gradients", "partials_graph", "finish_partials", "block_arrays",
+           "check_split_every"]
 
-# The in-memory fused kernel splits its blocks into at most this many
-# reduction chunks (only for the fallback of kernel_row_chunks).
-_KERNEL_MAX_CHUNKS = int(getattr(_kernels, "REDUCTION_CHUNKS", 64))
 # Default fan-in of the tree reduction: the partials are (n + 3) doubles per
 # block, so fan-in bounds task count at the top, not memory.
 _SPLIT_EVERY = 32
@@ -74,15 +69,7 @@ def kernel_row_chunks(m: int, n: int, dtype=np.float64) -> tuple[int, ...]:
     """
     itemsize = working_dtype(dtype, "dtype").itemsize
     m, n = int(m), int(n)
-    if hasattr(_kernels, "reduction_chunks"):
-        bounds = list(_kernels.reduction_chunks(m, n, itemsize))
-    else:
-        # TODO: remove once the kernel module exports reduction_chunks (and
-        # combine_partials below): these re-derive the kernel's own rules.
-        rows = int(_kernels.rows_per_block(n, itemsize))
-        n_blocks = -(-m // rows)
-        n_chunks = min(n_blocks, _KERNEL_MAX_CHUNKS)
-        bounds = [min(rows * ((c * n_blocks) // n_chunks), m) for c in range(n_chunks + 1)]
+    bounds = list(_kernels.reduction_chunks(m, n, itemsize))
     if len(bounds) < 2:
         return (0,)
     return tuple(hi - lo for lo, hi in zip(bounds[:-1], bounds[1:]))
@@ -91,41 +78,34 @@ def kernel_row_chunks(m: int, n: int, dtype=np.float64) -> tuple[int, ...]:
 def combine_partials(P: NDArray) -> NDArray:
     """Column sums of P, rows added in order with Neumaier compensation.
 
-    The same operations as the fused kernel's combination of its chunk
-    partials (``_neumaier_add`` then ``_compensated``), so the same bits.
+    The fused kernel's own combination of its chunk partials
+    (``fastlogit._kernels.combine_partials``), so the same bits.
     """
-    if hasattr(_kernels, "combine_partials"):
-        return np.asarray(_kernels.combine_partials(P), dtype=np.float64)
-    # TODO: remove with the fallback of kernel_row_chunks above.
-    width = P.shape[1]
-    acc = np.zeros(width)
-    comp = np.zeros(width)
-    # inf - inf in the compensation of an infinite loss is expected (and
-    # dropped below, as the kernel does).
-    with np.errstate(invalid="ignore", over="ignore"):
-        for x in P:
-            t = acc + x
-            comp += np.where(np.abs(acc) >= np.abs(x), (acc - t) + x, (x - t) + acc)
-            acc = t
-        return np.where(acc - acc == 0.0, acc + comp, acc)
+    return np.asarray(_kernels.combine_partials(P), dtype=np.float64)
 
 
 # ---------------------------------------------------------------------------
 # Cost and gradients: per-block kernel sums, gathered and combined in order
 # ---------------------------------------------------------------------------
 
+def block_arrays(X_block, Y_block, sw_block):
+    """(X, y, weights, weight sum) of one row block, checked inside its task;
+    weights are empty (the kernels' unit weights) when ``sw_block`` is None."""
+    X_block = check_X(X_block)
+    k = X_block.shape[0]
+    y = as_row(Y_block, "Y", k)
+    if sw_block is None:
+        return X_block, y, np.empty(0, dtype=np.float64), float(k)
+    sw = check_weight_values(sw_block, k)
+    return X_block, y, sw, float(np.sum(sw))
+
+
 def _block_partials(X_block, Y_block, sw_block, W_vec, b, n_threads):
     """Unnormalised sums of one row block, as a (1, n + 3) float64 row:
     [loss, sum r, sum s, X^T r (n)] with r = s (sigmoid(z) - y)."""
-    X_block = check_X(X_block)
+    X_block, y, sw, weight = block_arrays(X_block, Y_block, sw_block)
     k, n = X_block.shape
     out = np.zeros((1, n + 3))
-    y = as_row(Y_block, "Y", k)
-    if sw_block is None:
-        sw, weight = np.empty(0, dtype=np.float64), float(k)
-    else:
-        sw = check_weight_values(sw_block, k)
-        weight = float(np.sum(sw))
     if k == 0:
         return out
     loss, dW, db, n_bad = _kernels.cost_and_gradients(
@@ -141,8 +121,9 @@ def _stack(*parts):
     return np.concatenate(parts, axis=0)
 
 
-def _finish(partials: NDArray, W_vec: NDArray, l2: float, dtype) -> tuple[float, NDArray, float]:
-    """(J, dW (n, 1), db) from the stacked block partials, as _api.cost_and_gradients."""
+def finish_partials(partials: NDArray, W_vec: NDArray, l2: float, dtype) -> tuple[float, NDArray, float]:
+    """(J, dW (n, 1), db) from the stacked cost/gradient block partials of
+    :func:`partials_graph`, as ``fastlogit.cost_and_gradients`` gives them."""
     total = combine_partials(partials)
     loss, db_sum, weight_sum, dW_sum = total[0], total[1], total[2], total[3:]
     if not weight_sum > 0:
@@ -154,25 +135,35 @@ def _finish(partials: NDArray, W_vec: NDArray, l2: float, dtype) -> tuple[float,
     return float(J), dW.reshape(-1, 1).astype(dtype, copy=False), float(db)
 
 
-def _partials_graph(X, Y1, sw1, W_vec, b, n_threads, split_every):
-    """A Delayed that yields the (blocks, n + 3) partials, gathered by a tree
-    of concatenations (fan-in ``split_every``) that keeps block order."""
+def partials_graph(X, Y1, sw1, W_vec, b, n_threads, split_every, *, block=None,
+                   width: int | None = None, name: str = "partials"):
+    """Delayed nodes that yield, concatenated, the (blocks, width) partials of
+    ``block(X_b, Y_b, sw_b, W_vec, b, n_threads)`` over X's row blocks (one
+    row each), gathered by a tree of concatenations (fan-in ``split_every``)
+    that keeps block order; and the token of the graph.
+
+    ``block`` defaults to the cost/gradient partials ((n + 3) wide) of
+    :func:`cost_and_gradients`; :func:`fastlogit.dask.fit` passes Newton's.
+    The caller combines the rows in order (:func:`combine_partials`), so the
+    result depends on the row chunks only, never on ``split_every``.
+    """
     import dask
     da = dask_array_module()
 
-    n = X.shape[1]
+    if block is None:
+        block, width = _block_partials, X.shape[1] + 3
     args = [X, "ij", Y1, "i"] + ([sw1, "i"] if sw1 is not None else [None, None])
-    token = tokenize(X, Y1, sw1, W_vec, b, n_threads)
-    partials = da.blockwise(_block_partials, "ij", *args, W_vec, None, b, None, n_threads, None,
-                            adjust_chunks={"i": 1, "j": n + 3}, concatenate=True,
+    token = tokenize(X, Y1, sw1, W_vec, b, n_threads, name)
+    partials = da.blockwise(block, "ij", *args, W_vec, None, b, None, n_threads, None,
+                            adjust_chunks={"i": 1, "j": width}, concatenate=True,
                             dtype=np.float64, meta=np.empty((0, 0)),
-                            name="fastlogit-partials-" + token)
+                            name=f"fastlogit-{name}-" + token)
     nodes = list(partials.to_delayed(optimize_graph=False).ravel())
     stack = dask.delayed(_stack, pure=True)
     level = 0
     while len(nodes) > split_every:
         nodes = [stack(*nodes[i:i + split_every],
-                       dask_key_name=f"fastlogit-gather-{level}-{i // split_every}-{token}")
+                       dask_key_name=f"fastlogit-gather-{name}-{level}-{i // split_every}-{token}")
                  for i in range(0, len(nodes), split_every)]
         level += 1
     return nodes, token
@@ -191,7 +182,8 @@ def _prepare_cost_inputs(X, W, b, Y, sample_weight, l2):
     return X, W_vec, b, Y1, sw1, l2, dtype
 
 
-def _check_split_every(split_every) -> int:
+def check_split_every(split_every) -> int:
+    """The fan-in of the gathering tree (None: the default, 32)."""
     if split_every is None:
         return _SPLIT_EVERY
     if isinstance(split_every, bool) or not isinstance(split_every, int) or split_every < 2:
@@ -245,15 +237,15 @@ def cost_and_gradients(X: "dask.array.Array", W: ArrayLike, b: float, Y, *,
     import dask
 
     X, W_vec, b, Y1, sw1, l2, dtype = _prepare_cost_inputs(X, W, b, Y, sample_weight, l2)
-    split_every = _check_split_every(split_every)
-    nodes, token = _partials_graph(X, Y1, sw1, W_vec, b, n_threads, split_every)
+    split_every = check_split_every(split_every)
+    nodes, token = partials_graph(X, Y1, sw1, W_vec, b, n_threads, split_every)
     result = dask.delayed(_finish_nodes, pure=True)(
         W_vec, l2, dtype, *nodes, dask_key_name="fastlogit-cost_and_gradients-" + token)
     return result.compute() if compute else result
 
 
 def _finish_nodes(W_vec, l2, dtype, *nodes):
-    return _finish(np.concatenate(nodes, axis=0), W_vec, l2, dtype)
+    return finish_partials(np.concatenate(nodes, axis=0), W_vec, l2, dtype)
 
 
 def in_memory_cost_and_gradients(X: ArrayLike, W: ArrayLike, b: float, Y: ArrayLike,
@@ -287,162 +279,4 @@ def in_memory_cost_and_gradients(X: ArrayLike, W: ArrayLike, b: float, Y: ArrayL
     parts = [_block_partials(X[lo:hi], Y[lo:hi], None if sw is None else sw[lo:hi],
                              W_vec, b, n_threads)
              for lo, hi in zip(bounds[:-1], bounds[1:])]
-    return _finish(np.concatenate(parts, axis=0), W_vec, l2, result_dtype(X.dtype, W_arr.dtype))
-
-
-# ---------------------------------------------------------------------------
-# fit: L-BFGS driven from the client
-# ---------------------------------------------------------------------------
-
-def fit(X: "dask.array.Array", Y, *, l2: float = 0.0, sample_weight=None,
-        fit_intercept: bool = True, tol: float = 1e-8, max_iter: int = 1000,
-        n_threads: int | None = None, split_every: int | None = None, persist: bool = True):
-    """``fastlogit.fit`` for a dask X: L-BFGS on the client, one distributed pass per evaluation.
-
-    Minimises ``J = sum_i s_i loss_i / sum_i s_i + (l2/2) ||W||^2`` with
-    ``scipy.optimize.minimize(method="L-BFGS-B", jac=True)`` and the options
-    of ``fastlogit.fit(solver="lbfgs")`` (start at W = 0, b = log-odds of the
-    weighted base rate; stop when max |gradient| <= tol).  Each evaluation is
-    one :func:`cost_and_gradients`: the workers send back (n + 3) numbers per
-    row block, the client does the O(n) optimiser step.
-
-    Parameters
-    ----------
-    X : dask.array.Array, shape (m, n), chunked along rows
-    Y : dask or NumPy array, shape (1, m) or (m,), labels in [0, 1]
-    l2, sample_weight, fit_intercept, tol, max_iter, n_threads
-        As in ``fastlogit.fit``.
-    split_every : int, optional
-        Fan-in of the gathering tree.
-    persist : bool
-        Persist X, Y and the weights in the cluster's memory for the run
-        (default), so that each iteration reads memory instead of recomputing
-        (or re-reading) X.  Needs the cluster to hold X.
-
-    Returns
-    -------
-    fastlogit's FitResult
-        W (n, 1) float64, b, cost, n_iter, converged, grad_max, n_evals,
-        solver="lbfgs".
-
-    Examples
-    --------
-    >>> import numpy as np, dask.array as da, fastlogit.dask as fld
-    >>> X = da.from_array(np.array([[1.05], [1.20], [1.35], [1.50], [1.70]]), chunks=(2, 1))
-    >>> res = fld.fit(X, np.array([[0, 0, 1, 0, 1]]), l2=0.01)
-    >>> res.converged, res.W.shape
-    (True, (1, 1))
-    """
-    import dask
-
-    from fastlogit._train import FitResult, _lbfgs, _warn_not_converged
-
-    tol = check_nonneg(tol, "tol")
-    max_iter = check_count(max_iter, "max_iter", 1)
-    l2 = check_nonneg(l2, "l2")
-    split_every = _check_split_every(split_every)
-    X = rows_chunked(X)
-    m, n = X.shape
-    if m == 0:
-        raise ValueError("X has no rows (m = 0); training needs at least one example")
-    Y1 = aligned_rows(Y, X, "Y")
-    sw1 = None if sample_weight is None else aligned_rows(sample_weight, X, "sample_weight")
-    if persist:
-        X, Y1, sw1 = dask.persist(X, Y1, sw1)
-    fit_b = bool(fit_intercept)
-    n_evals = 0
-
-    def objective(theta):
-        nonlocal n_evals
-        W = np.ascontiguousarray(theta[:n], dtype=np.float64)
-        b = float(theta[n]) if fit_b else 0.0
-        nodes, token = _partials_graph(X, Y1, sw1, W, b, n_threads, split_every)
-        parts = dask.compute(*nodes)
-        n_evals += 1
-        J, dW, db = _finish(np.concatenate(parts, axis=0), W, l2, np.float64)
-        grad = np.empty(n + fit_b)
-        grad[:n] = dW[:, 0]
-        if fit_b:
-            grad[n] = db
-        return J, grad
-
-    theta0 = np.zeros(n + fit_b)
-    if fit_b:
-        # Same start as fastlogit.fit: b at the log-odds of the weighted base rate.
-        if sw1 is None:
-            sy, s = float(Y1.astype(np.float64).sum().compute()), float(m)
-        else:
-            sy, s = dask.compute((sw1.astype(np.float64) * Y1).sum(), sw1.astype(np.float64).sum())
-        # The weighted base rate p = sy / s, through the one home of the start.
-        theta0[n] = intercept_start(np.array([float(sy) / float(s)]), None, 1.0) if s > 0 else 0.0
-    J0, grad0 = objective(theta0)
-    if not (math.isfinite(J0) and np.all(np.isfinite(grad0))):
-        raise ValueError("X must hold finite numbers; the cost at the starting point is "
-                         f"{J0!r} (NaN or inf in X?)")
-    # The same L-BFGS driver (and options) as the in-memory fit.
-    theta, cost, grad, n_iter, message, converged = _lbfgs(objective, theta0, J0, grad0,
-                                                           tol, max_iter)
-    grad_max = float(np.max(np.abs(grad))) if grad.size else 0.0
-    if not converged:
-        _warn_not_converged("fastlogit.dask.fit (lbfgs)", n_iter, grad_max, tol, message)
-    theta = np.asarray(theta, dtype=np.float64)
-    return FitResult(W=theta[:n].reshape(-1, 1).copy(), b=float(theta[n]) if fit_b else 0.0,
-                     cost=cost, n_iter=n_iter, converged=bool(converged),
-                     grad_max=grad_max, n_evals=n_evals, solver="lbfgs", message=message)
-
-
-def fit_classifier(X: "dask.array.Array", y, *, C: float = 1.0, sample_weight=None,
-                   fit_intercept: bool = True, tol: float = 1e-8, max_iter: int = 1000,
-                   n_threads: int | None = None):
-    """What ``LogisticRegression(C=...).fit`` needs for dask inputs: labels, C and the fit.
-
-    Finds the two classes of ``y`` (any labels), maps ``classes[1]`` to 1,
-    converts scikit-learn's ``C`` to ``l2 = 1 / (C * sum(sample_weight))``
-    (``C = inf``: no penalty) and runs :func:`fit`.
-
-    Parameters
-    ----------
-    X : dask.array.Array, shape (m, n), chunked along rows
-    y : dask or NumPy array, shape (m,), exactly two distinct labels
-    C : float, positive (may be inf)
-    sample_weight : dask or NumPy array, shape (m,), optional
-
-    Returns
-    -------
-    classes : ndarray of shape (2,)
-    result : FitResult
-
-    Examples
-    --------
-    >>> import numpy as np, dask.array as da, fastlogit.dask as fld
-    >>> X = da.from_array(np.array([[1.05], [1.20], [1.35], [1.50], [1.70]]), chunks=(2, 1))
-    >>> classes, res = fld.fit_classifier(X, np.array(["no", "no", "yes", "no", "yes"]))
-    >>> classes.tolist(), res.converged
-    (['no', 'yes'], True)
-    """
-    import dask
-    da = dask_array_module()
-
-    C = check_scalar(C, "C")
-    X = rows_chunked(X)
-    y = y if is_dask_array(y) else da.from_array(np.asarray(y), chunks=(X.chunks[0],))
-    if y.ndim != 1 or y.shape[0] != X.shape[0]:
-        raise ValueError(f"y must have shape ({X.shape[0]},); got shape {y.shape}")
-    if sample_weight is None:
-        classes = da.unique(y).compute()
-        weight_sum = float(X.shape[0])
-    else:
-        sw = (sample_weight if is_dask_array(sample_weight)
-              else da.from_array(np.asarray(sample_weight, dtype=np.float64), chunks=(X.chunks[0],)))
-        classes, weight_sum = dask.compute(da.unique(y), sw.sum())
-        weight_sum = float(weight_sum)
-    if classes.size != 2:
-        raise ValueError(f"y must hold exactly two classes for logistic regression; got "
-                         f"{classes.size}: {list(classes[:5])}")
-    l2 = l2_from_C(C, weight_sum)
-    Y = (y == classes[1]).astype(np.float64)
-    result = fit(X, Y, l2=l2, sample_weight=sample_weight, fit_intercept=fit_intercept,
-                 tol=tol, max_iter=max_iter, n_threads=n_threads)
-    return classes, result
-
-
+    return finish_partials(np.concatenate(parts, axis=0), W_vec, l2, result_dtype(X.dtype, W_arr.dtype))
