@@ -19,16 +19,22 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from fastlogit import _kernels
+from conftest import PACKAGE_PARENT
 from oracle import fractional_labels, sweep_oracle
 
 TESTS = Path(__file__).parent
-ROOT = TESTS.parent
+# Children run from a neutral folder with the package under test first on the
+# path: from the checkout, `-c` would import the uncompiled sources.
+CHILD_CWD = tempfile.gettempdir()
+BASE_ENV = dict(os.environ, PYTHONPATH=os.pathsep.join(
+    p for p in (PACKAGE_PARENT, os.environ.get("PYTHONPATH")) if p))
 RUNNABLE = _kernels.runnable_isas()
 
 pytestmark = pytest.mark.skipif(not RUNNABLE, reason="a build without run-time dispatch")
@@ -111,9 +117,9 @@ ON_GLIBC = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc
 
 
 def _run_child(isa, inputs, out, env=()):
-    env = dict(os.environ, FASTLOGIT_ISA=isa, **dict(env))
+    env = dict(BASE_ENV, FASTLOGIT_ISA=isa, **dict(env))
     subprocess.run([sys.executable, "-c", CHILD, str(inputs), str(out), str(TESTS), isa],
-                   env=env, cwd=ROOT, check=True, timeout=900)
+                   env=env, cwd=CHILD_CWD, check=True, timeout=900)
     with np.load(out) as f:
         return {k: f[k] for k in f.files}
 
@@ -165,11 +171,11 @@ def test_a_forced_clone_is_reported_and_runs():
     isa = RUNNABLE[-1]
     code = ("import fastlogit, fastlogit._config as c; i = c.build_info(); "
             "print(i['math_isa'], '|', i['math_isa_chosen'])")
-    got = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, FASTLOGIT_ISA=isa),
-                         cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    got = subprocess.run([sys.executable, "-c", code], env=dict(BASE_ENV, FASTLOGIT_ISA=isa),
+                         cwd=CHILD_CWD, capture_output=True, text=True, check=True).stdout.strip()
     assert got == f"{isa} | forced by FASTLOGIT_ISA"
-    env = {k: v for k, v in os.environ.items() if k != "FASTLOGIT_ISA"}
-    got = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True,
+    env = {k: v for k, v in BASE_ENV.items() if k != "FASTLOGIT_ISA"}
+    got = subprocess.run([sys.executable, "-c", code], env=env, cwd=CHILD_CWD, capture_output=True,
                          text=True, check=True).stdout.strip()
     assert got == f"{RUNNABLE[-1]} | auto-detected"
 
@@ -181,8 +187,8 @@ def test_a_forced_clone_is_reported_and_runs():
 def test_a_clone_that_cannot_run_is_an_error_at_import(value, message):
     if value in RUNNABLE:
         pytest.skip(f"this CPU runs {value}")
-    proc = subprocess.run([sys.executable, "-c", "import fastlogit"], cwd=ROOT,
-                          env=dict(os.environ, FASTLOGIT_ISA=value), capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-c", "import fastlogit"], cwd=CHILD_CWD,
+                          env=dict(BASE_ENV, FASTLOGIT_ISA=value), capture_output=True, text=True)
     assert proc.returncode != 0
     assert "FASTLOGIT_ISA" in proc.stderr and message in proc.stderr, proc.stderr[-800:]
 
@@ -230,6 +236,6 @@ sys.exit(bad != 0)
 def test_glibcs_software_fma_is_correctly_rounded():
     # The baseline clone calls libm's fma(); its bits equal the FMA instruction's only
     # if that fma is correctly rounded (C99 requires it; glibc's software path is).
-    proc = subprocess.run([sys.executable, "-c", FMA_CHECK], env=dict(os.environ, **SOFTWARE_FMA),
+    proc = subprocess.run([sys.executable, "-c", FMA_CHECK], env=dict(BASE_ENV, **SOFTWARE_FMA),
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-1000:] + proc.stderr[-1000:]
