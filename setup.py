@@ -114,6 +114,7 @@ extensions = [
         include_dirs=["fastlogit/src", numpy.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_25_API_VERSION")],
         depends=["fastlogit/src/fl_math.h", "fastlogit/src/fl_rows.h", "fastlogit/src/fl_pool.h",
+                 "fastlogit/src/fl_hessian.h",
                  "fastlogit/_openmp.pxd"],
     )
 ]
