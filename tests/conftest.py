@@ -100,3 +100,13 @@ def make_problem(rng, m, n, dtype, order="C", scale=1.0):
 
 
 __all__ = ["fastlogit", "RTOL", "SHAPES", "make_problem", "run_python"]
+
+
+@pytest.fixture(scope="module")
+def pool_without_backoff():
+    """Helper threads run in every threaded call, even on a busy machine (where
+    fastlogit would otherwise back off to one thread for a while)."""
+    from fastlogit import _kernels as kernels
+    was = kernels.set_pool_backoff(False)
+    yield
+    kernels.set_pool_backoff(was)

@@ -22,14 +22,8 @@ from fastlogit._validation import SERIAL_BELOW
 THREADS = (1, 2, 3, 8)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _helpers_always_run():
-    """The helper threads run in every threaded call here, even on a busy
-    machine (where fastlogit would otherwise back off to one thread)."""
-    from fastlogit import _kernels as kernels
-    was = kernels.set_pool_backoff(False)
-    yield
-    kernels.set_pool_backoff(was)
+# The helper threads must really run here, even on a busy machine.
+pytestmark = pytest.mark.usefixtures("pool_without_backoff")
 REPEATS = 2
 
 
