@@ -249,9 +249,15 @@ def check_labels(Y, m: int, name: str = "Y", rows_of: str = "X") -> np.ndarray:
     outside = labels_outside(Y)
     if outside.any():
         bad = Y[outside]
-        raise ValueError(f"{name} must hold labels in [0, 1] (0/1, or soft labels); found "
-                         f"{bad.size} value(s) outside (NaN included), e.g. {float(bad[0])!r}")
+        raise _labels_error(name, bad.size, float(bad[0]))
     return Y
+
+
+def _labels_error(name: str, count: int, example: float | None = None) -> ValueError:
+    """The one message for labels outside [0, 1], wherever they were counted."""
+    eg = "" if example is None else f", e.g. {example!r}"
+    return ValueError(f"{name} must hold labels in [0, 1] (0/1, or soft labels); got "
+                      f"{int(count)} value(s) outside (NaN included){eg}")
 
 
 def labels_outside(Y: np.ndarray) -> np.ndarray:
@@ -288,11 +294,16 @@ def check_binary_labels(y, name: str = "y") -> np.ndarray:
 def check_labels_found(n_bad: int, Y: np.ndarray, name: str = "Y") -> None:
     """Raise if the kernel counted labels outside [0, 1] (or NaN)."""
     if n_bad:
-        bad = Y[labels_outside(Y)]
-        raise ValueError(
-            f"{name} must hold labels in [0, 1] (0/1, or soft labels); "
-            f"got {int(n_bad)} value(s) outside (NaN included), e.g. {float(bad[0])!r}"
-        )
+        raise _labels_error(name, n_bad, float(Y[labels_outside(Y)][0]))
+
+
+def check_reduced_sums(n_bad: float, weight_sum: float, name: str = "Y") -> None:
+    """Checks on sums reduced over blocks (Dask), where no single array holds
+    the labels: the count of labels outside [0, 1] and the total weight."""
+    if n_bad:
+        raise _labels_error(name, n_bad)
+    if not weight_sum > 0:
+        raise ValueError("sample_weight must not be all zero: the weighted mean cost is undefined")
 
 
 def result_dtype(*dtypes) -> np.dtype:

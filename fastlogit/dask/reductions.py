@@ -21,6 +21,7 @@ from fastlogit._validation import (
     as_row,
     check_labels_found,
     check_nonneg,
+    check_reduced_sums,
     check_scalar,
     check_W,
     check_weight_values,
@@ -126,8 +127,7 @@ def finish_partials(partials: NDArray, W_vec: NDArray, l2: float, dtype) -> tupl
     :func:`partials_graph`, as ``fastlogit.cost_and_gradients`` gives them."""
     total = combine_partials(partials)
     loss, db_sum, weight_sum, dW_sum = total[0], total[1], total[2], total[3:]
-    if not weight_sum > 0:
-        raise ValueError("sample_weight must not be all zero: the weighted mean cost is undefined")
+    check_reduced_sums(0, weight_sum)
     J = float(loss) / float(weight_sum)
     dW = dW_sum / float(weight_sum)
     db = float(db_sum) / float(weight_sum)

@@ -29,7 +29,9 @@ from fastlogit._train import (
     NEWTON_MAX_PARAMS, SEPARABLE, FitResult, check_start_finite, classifies_all, separation_watch,
     warn_not_converged, warn_separable,
 )
-from fastlogit._validation import check_bool, check_count, check_nonneg, resolve_threads
+from fastlogit._validation import (
+    check_bool, check_count, check_nonneg, check_reduced_sums, resolve_threads,
+)
 from fastlogit.dask.arrays import aligned_rows, rows_chunked
 from fastlogit.dask.reductions import (
     block_arrays, check_split_every, combine_partials, finish_partials, partials_graph,
@@ -109,11 +111,7 @@ class _Problem:
         total = self._reduce(theta, _newton_block, _newton_width(n), "newton")
         self.n_evals += 1
         loss, db, weight, bad = total[:4]
-        if bad:
-            raise ValueError(f"Y must hold labels in [0, 1] (0/1, or soft labels); found "
-                             f"{int(bad)} value(s) outside (NaN included)")
-        if not weight > 0:
-            raise ValueError("sample_weight must not be all zero: the weighted mean cost is undefined")
+        check_reduced_sums(bad, weight)
         self.weight_sum = float(weight)
         H = np.zeros((n + 1, n + 1))
         H[np.triu_indices(n + 1)] = total[4 + n:]
