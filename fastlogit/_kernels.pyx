@@ -72,6 +72,8 @@ cdef extern from "fl_math.h" nogil:
     void fl_logit_loss(const double *z, const double *y, double *loss, Py_ssize_t n)
     void fl_logit_loss_residual(const double *z, const double *y, double *loss,
                                 double *resid, Py_ssize_t n)
+    void fl_logit_loss_residual_curvature(const double *z, const double *y, double *loss,
+                                          double *resid, double *curv, Py_ssize_t n)
     void fl_prob_loss(const double *a, const double *y, double eps, double *loss, Py_ssize_t n)
     const char *fl_math_isa()
     int FL_DISPATCH
@@ -702,6 +704,40 @@ cdef struct GradJob:
     Py_ssize_t scratch
 
 
+cdef inline void _loss_gradient_block(const data_t *X, Py_ssize_t rs, Py_ssize_t cs,
+                                      Py_ssize_t n, const double *w, double b, const label_t *y,
+                                      const double *sample_weight, Py_ssize_t start, Py_ssize_t k,
+                                      double *zv, double *yv, double *lv, double *rv, double *hv,
+                                      double *g, double *bad) noexcept nogil:
+    """One row block of the fused kernels: scores, per-example loss (into lv,
+    unless NULL), residual (rv) and, for Newton, curvature (hv, unless NULL), all
+    weighted, and g = the block's sum of r_i x_i.  Adds the bad-label count to bad."""
+    cdef const double *yp
+    cdef double wi
+    cdef Py_ssize_t i
+    _scores_block(X, rs, cs, n, w, b, start, start + k, zv)
+    if label_t is double:
+        yp = y + start
+    else:
+        _widen(y + start, yv, k)
+        yp = yv
+    bad[0] += _count_bad_labels(yp, k)
+    if hv != NULL:
+        fl_logit_loss_residual_curvature(zv, yp, lv, rv, hv, k)
+    else:
+        fl_logit_loss_residual(zv, yp, lv, rv, k)
+    if sample_weight != NULL:
+        for i in range(k):
+            wi = sample_weight[start + i]
+            # A zero weight removes the example, even an inf loss.
+            if lv != NULL:
+                lv[i] = lv[i] * wi if wi != 0.0 else 0.0
+            rv[i] = rv[i] * wi
+            if hv != NULL:
+                hv[i] = hv[i] * wi
+    _gradient_block(X, rs, cs, n, start, start + k, rv, g)
+
+
 cdef inline void _grad_chunk(GradJob *j, const data_t *X, const label_t *y, Py_ssize_t c,
                              double *zv) noexcept nogil:
     cdef double *yv = zv + j.rows
@@ -709,28 +745,13 @@ cdef inline void _grad_chunk(GradJob *j, const data_t *X, const label_t *y, Py_s
     cdef double *rv = lv + j.rows
     cdef double *g = rv + j.rows
     cdef double *pc = j.part + c * j.width
-    cdef const double *yp
-    cdef double wi
-    cdef Py_ssize_t blk, start, k, i, q, n = j.n
+    cdef Py_ssize_t blk, start, k, q, n = j.n
     for blk in range(_chunk_start(c, j.n_blocks, j.n_chunks),
                      _chunk_start(c + 1, j.n_blocks, j.n_chunks)):
         start = blk * j.rows
         k = min(j.rows, j.m - start)
-        _scores_block(X, j.rs, j.cs, n, j.w, j.b, start, start + k, zv)
-        if label_t is double:
-            yp = y + start
-        else:
-            _widen(y + start, yv, k)
-            yp = yv
-        pc[4] += _count_bad_labels(yp, k)
-        fl_logit_loss_residual(zv, yp, lv if j.with_loss else NULL, rv, k)
-        if j.sample_weight != NULL:
-            for i in range(k):
-                wi = j.sample_weight[start + i]
-                # A zero weight removes the example, even an inf loss.
-                lv[i] = lv[i] * wi if wi != 0.0 else 0.0
-                rv[i] = rv[i] * wi
-        _gradient_block(X, j.rs, j.cs, n, start, start + k, rv, g)
+        _loss_gradient_block(X, j.rs, j.cs, n, j.w, j.b, y, j.sample_weight, start, k,
+                             zv, yv, lv if j.with_loss else NULL, rv, NULL, g, &pc[4])
         if j.with_loss:
             _neumaier_add(&pc[0], &pc[2], _pairwise_sum(lv, k))
         _neumaier_add(&pc[1], &pc[3], _pairwise_sum(rv, k))
@@ -832,10 +853,9 @@ def build_info():
 
 # ---- NEWTON begin ----
 # Cost, gradient and Hessian in one pass over X, for Newton's method (on the pool: one task
-# per chunk, like cost_and_gradients).  Self-contained on
-# purpose: it reuses only the file's helpers (_scores_block, _gradient_block,
-# _neumaier_add, _compensated, _pairwise_sum, _widen, _count_bad_labels, _ceil_div,
-# _chunk_start) and the C loops of src/fl_hessian.h.
+# per chunk, like cost_and_gradients).  Each row block goes through the same
+# _loss_gradient_block as cost_and_gradients (plus the curvature), then the C loops of
+# src/fl_hessian.h.
 #
 # The Hessian of the summed loss is X~^T diag(s_i h_i) X~ with X~ = [X, 1] and
 # h_i = sigma(z_i) sigma(-z_i): each row block is packed and its upper triangle accumulated
@@ -850,10 +870,6 @@ cdef extern from "fl_hessian.h" nogil:
                     const double *h, Py_ssize_t ld, double *P, double *S) noexcept nogil
     void fln_pack_f(const float *X, Py_ssize_t rs, Py_ssize_t cs, Py_ssize_t n, Py_ssize_t k,
                     const double *h, Py_ssize_t ld, double *P, double *S) noexcept nogil
-
-cdef extern from "fl_math.h" nogil:
-    void fl_logit_loss_residual_curvature(const double *z, const double *y, double *loss,
-                                          double *resid, double *curv, Py_ssize_t n)
 
 # Bytes of one packed row block (P and S each): both stay in a 512 KiB L2 with room for the
 # tile's H rows.
@@ -903,29 +919,13 @@ cdef inline void _newton_chunk(NewtonJob *j, const data_t *X, const label_t *y, 
     cdef double *P = zv + j.vec
     cdef double *S = P + rows * ld
     cdef double *pc = j.part + c * j.width
-    cdef const double *yp
-    cdef double wi
-    cdef Py_ssize_t blk, start, k, i, q
+    cdef Py_ssize_t blk, start, k, q
     for blk in range(_chunk_start(c, j.n_blocks, j.n_chunks),
                      _chunk_start(c + 1, j.n_blocks, j.n_chunks)):
         start = blk * rows
         k = min(rows, j.m - start)
-        _scores_block(X, j.rs, j.cs, n, j.w, j.b, start, start + k, zv)
-        if label_t is double:
-            yp = y + start
-        else:
-            _widen(y + start, yv, k)
-            yp = yv
-        pc[4] += _count_bad_labels(yp, k)
-        fl_logit_loss_residual_curvature(zv, yp, lv, rv, hv, k)
-        if j.sample_weight != NULL:
-            for i in range(k):
-                wi = j.sample_weight[start + i]
-                # A zero weight removes the example, even an inf loss.
-                lv[i] = lv[i] * wi if wi != 0.0 else 0.0
-                rv[i] = rv[i] * wi
-                hv[i] = hv[i] * wi
-        _gradient_block(X, j.rs, j.cs, n, start, start + k, rv, g)
+        _loss_gradient_block(X, j.rs, j.cs, n, j.w, j.b, y, j.sample_weight, start, k,
+                             zv, yv, lv, rv, hv, g, &pc[4])
         _neumaier_add(&pc[0], &pc[1], _pairwise_sum(lv, k))
         _neumaier_add(&pc[2], &pc[3], _pairwise_sum(rv, k))
         for q in range(n):
