@@ -70,9 +70,7 @@ def main(argv=None) -> int:
     rows = []
     print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start; "
           f"{args.workers} worker process(es); best of {args.repeat}", flush=True)
-    with distributed.LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                                  host="127.0.0.1", dashboard_address=None,
-                                  silence_logs=40) as cluster, distributed.Client(cluster):
+    with fld.local_cluster(args.workers, silence_logs=40) as cluster, distributed.Client(cluster):
         for name, X, y, C, block in cases():
             l2 = 1.0 / (C * X.shape[0])
             optimum = fastlogit.fit(X, y, l2=l2, tol=1e-12, solver="newton", n_threads=1)

@@ -57,7 +57,8 @@ from fastlogit.dask.arrays import (
     score_dataframe,
     sigmoid,
 )
-from fastlogit.dask.parts import Parts, fit_parts, read_parts, scheduler_client, score_parts
+from fastlogit.dask.parts import (Parts, fit_parts, local_cluster, read_parts, scheduler_client,
+                                  score_parts)
 from fastlogit.dask.reductions import (
     combine_partials,
     cost_and_gradients,
@@ -82,4 +83,5 @@ __all__ = [
     "score_parts",
     "fit_parts",
     "scheduler_client",
+    "local_cluster",
 ]
