@@ -342,10 +342,14 @@ SCALE_SPREAD_NEWTON = 100.0
 LBFGS_FIRST_EVALS = 12
 
 
+_SAMPLE_ELEMENTS = 1 << 20
+
+
 def _column_mean_squares(X: NDArray, sample_weight: NDArray) -> NDArray:
-    """Weighted mean square of every column over a sample of rows (the first 2^14 of a
-    tall X; all rows of a smaller one, so that integer weights and repeated rows agree)."""
-    k = 1 << 14 if X.shape[0] > (1 << 15) else X.shape[0]     # a sample is enough
+    """Weighted mean square of every column over a sample of rows: the first rows, about
+    2^20 values (8 MB of float64, at least 1024 rows), or all rows of a smaller X (so that
+    integer weights and repeated rows agree there).  A fraction of one pass over X."""
+    k = min(X.shape[0], max(1024, _SAMPLE_ELEMENTS // max(X.shape[1], 1)))
     rows = X[:k]
     with np.errstate(all="ignore"):
         if sample_weight.size:
