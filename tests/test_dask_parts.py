@@ -138,3 +138,53 @@ def test_score_dataframe_with_nullable_and_categorical_columns():
     np.testing.assert_array_equal(got, want)
     with pytest.raises(TypeError, match="column 'c'"):
         fld.score_dataframe(df, np.array([[1.0]]), 0.0, ["c"])
+
+
+def test_a_failing_part_leaves_no_output_folder_and_no_temporary_folder(npy_parts, tmp_path):
+    """Part p0 is scored and written before p1 fails (a NaN row): the output
+    is all or nothing, so neither the output folder nor a temporary sibling
+    is left; an existing output folder keeps exactly what it held."""
+    import dask
+
+    folder, _ = npy_parts
+    X1 = np.load(folder / "p1.npy")
+    X1[3, 1] = np.nan
+    np.save(folder / "p1.npy", X1)
+    out = tmp_path / "out"
+    with dask.config.set(scheduler="sync"):            # p0 first, then p1 fails
+        with pytest.raises(ValueError, match=r"p1.npy.*row 4, column '1'"):
+            fld.score_parts(MODEL, folder, out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["parts"]
+    out.mkdir()
+    (out / "p0.npy").write_bytes(b"old")
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match=r"p1.npy.*row 4, column '1'"):
+        fld.score_parts(MODEL, folder, out)
+    assert _bytes(out) == {"notes.txt": b"mine", "p0.npy": b"old"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "parts"]
+    # Success into the existing folder: the parts replace their namesakes only.
+    fld.score_parts(MODEL, folder, out, on_invalid="nan")
+    assert sorted(_bytes(out)) == ["notes.txt", "p0.npy", "p1.npy"]
+    assert (out / "notes.txt").read_text() == "mine" and np.load(out / "p0.npy").shape == (10,)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "parts"]
+
+
+def test_atomic_folder_is_all_or_nothing(tmp_path):
+    import os
+
+    from fastlogit.io.files import atomic_folder
+
+    target = tmp_path / "a" / "b"
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_folder(target) as tmp:
+            (tmp / "x.txt").write_text("half")
+            raise KeyboardInterrupt
+    assert list((tmp_path / "a").iterdir()) == []
+    with atomic_folder(target) as tmp:
+        assert tmp.parent == target.parent and not target.exists()
+        (tmp / "x.txt").write_text("done")
+    assert [p.name for p in (tmp_path / "a").iterdir()] == ["b"]
+    assert (target / "x.txt").read_text() == "done"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o777 & ~umask

@@ -23,7 +23,7 @@ from fastlogit._objective import l2_from_C
 from fastlogit._validation import check_choice, check_float_dtype, check_scalar, check_threshold
 from fastlogit.dask.arrays import dask_array_module, tokenize
 from fastlogit.dask.training import fit
-from fastlogit.io.files import InputError, OutputError, check_distinct_paths
+from fastlogit.io.files import InputError, OutputError, atomic_folder, check_distinct_paths
 from fastlogit.io.readers import open_table
 from fastlogit.scoring import ON_INVALID, score_file
 from fastlogit.training_table import choose_features, label_classes, targets_from_labels
@@ -193,10 +193,12 @@ def _model_of(model, columns: Sequence[str] | None, n_columns: Sequence[str]):
     return Model(names, W, float(check_scalar(b, "b")))
 
 
-def _score_part(model, path, out_path, threshold, n_threads, on_invalid) -> tuple[int, int, int]:
+def _score_part(model, path, out_path, threshold, n_threads, on_invalid,
+                final_path) -> tuple[int, int, int]:
+    # Written to out_path (in the temporary folder), named by its final path.
     stats = score_file(model, path, out_path, threshold=threshold, n_threads=n_threads,
                        on_invalid=on_invalid, input_what=_part_name(Path(path)),
-                       output_what=f"OUTPUT part {str(out_path)!r}")
+                       output_what=f"OUTPUT part {str(final_path)!r}")
     return stats.rows_in, stats.rows_out, stats.invalid
 
 
@@ -213,7 +215,11 @@ def score_parts(model, input_folder, output, *, scheduler: str | None = None,
     ``fastlogit score`` (:func:`fastlogit.scoring.score_file`): the same
     blocks, invalid-row policy and atomic output.  An output part that would
     overwrite an input part, the model file or another output part is refused
-    before anything is written.
+    before anything is written.  The output is all or nothing: the parts are
+    written into a temporary folder next to ``output``, which becomes
+    ``output`` (or whose parts are moved into an existing ``output``) only
+    when every part is written; if any part fails, nothing is left behind
+    (:func:`fastlogit.io.files.atomic_folder`).
 
     Parameters
     ----------
@@ -222,7 +228,8 @@ def score_parts(model, input_folder, output, *, scheduler: str | None = None,
     input_folder : path
         ``*.parquet`` or ``*.npy`` parts (see :func:`read_parts`).
     output : path
-        Output folder (created if missing).
+        Output folder (created if missing; the files of an existing one other
+        than the output parts are left alone).
     scheduler : str, optional
         ``"local:N"``, a scheduler address, or None for the current default
         (an active ``distributed.Client`` if there is one).  See
@@ -274,15 +281,19 @@ def score_parts(model, input_folder, output, *, scheduler: str | None = None,
     if model_path is not None:
         others.append(("MODEL", model_path))
     check_distinct_paths([(f"OUTPUT part {str(o)!r}", o) for o in outputs], others)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    for o in outputs:
+        if o.is_dir():
+            raise OutputError(f"cannot write OUTPUT part {str(o)!r}: it is a folder")
     # One task per part (read, score, write): the fewest tasks for the
     # scheduler, and no block of X or of scores is ever held between tasks.
     score = dask.delayed(_score_part, pure=True)
-    writes = [score(model, str(p), str(o), threshold, n_threads, on_invalid,
-                    dask_key_name=f"fastlogit-score-part-{k}-"
-                                  f"{tokenize(str(p), model.W, model.b, str(o), threshold)}")
-              for k, (p, o) in enumerate(zip(files, outputs))]
-    with scheduler_client(scheduler) as client:
+    with scheduler_client(scheduler) as client, atomic_folder(out_dir) as tmp_dir:
+        writes = [score(model, str(p), str(tmp_dir / o.name), threshold, n_threads, on_invalid,
+                        str(o),
+                        dask_key_name=f"fastlogit-score-part-{k}-" + tokenize(
+                            str(p), model.W, model.b, str(tmp_dir / o.name), threshold,
+                            on_invalid))
+                  for k, (p, o) in enumerate(zip(files, outputs))]
         start = time.perf_counter()
         counts = dask.compute(*writes)
         seconds = time.perf_counter() - start
