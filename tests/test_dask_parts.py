@@ -188,3 +188,65 @@ def test_atomic_folder_is_all_or_nothing(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert target.stat().st_mode & 0o777 == 0o777 & ~umask
+
+
+@pytest.fixture
+def parts_with_invalid_rows(tmp_path):
+    """Two Parquet parts; part-0 row 6 has a NaN feature, part-1 row 101 a missing label."""
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 2))
+    y = (rng.random(400) < 1 / (1 + np.exp(-x[:, 0]))).astype(float)
+    x[5, 1] = np.nan
+    y[300] = np.nan
+    for k in range(2):
+        rows = slice(200 * k, 200 * (k + 1))
+        pq.write_table(pa.table({"a": x[rows, 0], "b": x[rows, 1], "y": y[rows]}),
+                       folder / f"part-{k}.parquet")
+    return folder, x, y
+
+
+def test_fit_parts_leaves_out_invalid_rows_as_the_in_memory_trainer(parts_with_invalid_rows):
+    from fastlogit.training_table import load_training_table
+
+    folder, x, y = parts_with_invalid_rows
+    with pytest.raises(ValueError, match=r"INPUT part '[^']*part-[01].parquet' row (6|101), "
+                                         r"column '(b|y)': nan is not a finite number"):
+        fld.fit_parts(folder, "y", C=1.0)
+    res, features, rows, skipped = fld.fit_parts(folder, "y", C=1.0, on_invalid="skip",
+                                                 tol=1e-10, return_skipped=True)
+    assert features == ["a", "b"] and rows == 398 and skipped == 2
+    keep = np.isfinite(x).all(axis=1) & np.isfinite(y)
+    want = fastlogit.fit(x[keep], y[keep], l2=1 / (1.0 * 398), tol=1e-10)
+    assert res.converged
+    np.testing.assert_allclose(res.W, want.W, rtol=1e-6, atol=0)
+    assert abs(res.b - want.b) <= 1e-6 * np.max(np.abs(want.W))
+    # The rule is the in-memory trainer's: the same rows left out.
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    whole = folder.parent / "whole.parquet"
+    pq.write_table(pa.concat_tables([pq.read_table(p) for p in sorted(folder.iterdir())]), whole)
+    table = load_training_table(whole, "y", on_invalid="skip")
+    assert table.rows_skipped == skipped and table.X.shape[0] == rows
+
+
+def test_command_line_trains_on_parts_with_on_invalid_skip(parts_with_invalid_rows, tmp_path,
+                                                           capsys):
+    from fastlogit.cli import main
+    from fastlogit.model_io import load_model
+
+    folder, x, y = parts_with_invalid_rows
+    out = tmp_path / "model.json"
+    assert main(["train", str(folder), "--target", "y", "--scheduler", "local:1",
+                 "-o", str(out)]) == 1
+    assert "is not a finite number (--on-invalid skip" in capsys.readouterr().err
+    assert not out.exists()
+    assert main(["train", str(folder), "--target", "y", "--scheduler", "local:1",
+                 "--on-invalid", "skip", "-o", str(out)]) == 0
+    assert "trained on 398 rows" in capsys.readouterr().out
+    model = load_model(out)
+    assert model.training["rows"] == 398 and model.training["rows_skipped"] == 2
