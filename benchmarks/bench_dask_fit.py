@@ -1,6 +1,7 @@
 """Training on Dask: Newton against L-BFGS, passes over X and wall time.
 
     python benchmarks/bench_dask_fit.py [--workers 2] [--repeat 2] [--json PATH]
+    python benchmarks/bench_dask_fit.py --memory [--features 200] [--blocks 1000]
 
 Starts a LocalCluster (N worker processes, one thread each, loopback only),
 keeps X on the workers (persisted), and fits each case with
@@ -11,6 +12,12 @@ time (best of ``--repeat``), whether it converged and the largest coefficient
 difference to the in-memory optimum (Newton at tol 1e-12), relative to the
 largest coefficient.  The in-memory default fit is timed beside it.  Wall
 times on a shared machine measure the other users too: compare within a row.
+
+``--memory`` instead runs Newton iterations on ``--blocks`` row blocks of
+``--rows-per-block`` x ``--features`` N(0, 1) data and reports the largest
+input any one task of the reduction received (bytes, from the scheduler),
+against the ``COMBINE_GROUP * width * 8`` bound and what one task gathering
+every block's sums would receive.
 """
 from __future__ import annotations
 
@@ -53,12 +60,59 @@ def best_of(repeat, fn):
     return best, result
 
 
+def largest_reduction_input(args) -> int:
+    """--memory: the largest input of one reduction task in a Newton fit."""
+    import dask.array as da
+    import distributed
+
+    import fastlogit.dask as fld
+
+    class Inputs(distributed.diagnostics.plugin.SchedulerPlugin):
+        def __init__(self, scheduler):
+            self.scheduler, self.largest = scheduler, {}
+
+        def transition(self, key, start, finish, *a, **kw):
+            if finish == "processing" and ("-sum-" in str(key) or "-gather-" in str(key)):
+                ts = self.scheduler.tasks[key]
+                self.largest[key] = sum(dep.get_nbytes() for dep in ts.dependencies)
+
+    n, blocks, k = args.features, args.blocks, args.rows_per_block
+    width = 4 + n + (n + 1) * (n + 2) // 2
+    with distributed.LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
+                                  host="127.0.0.1", dashboard_address=None,
+                                  silence_logs=40) as cluster, distributed.Client(cluster):
+        plugin = Inputs(cluster.scheduler)
+        cluster.scheduler.add_plugin(plugin, name="inputs")
+        X = da.random.default_rng(0).standard_normal((blocks * k, n), chunks=(k, n)).persist()
+        y = (da.random.default_rng(1).random(blocks * k, chunks=k) < 0.5).astype(float).persist()
+        distributed.wait([X, y])
+        start = time.perf_counter()
+        res = fld.fit(X, y, l2=1e-2, max_iter=args.iterations, n_threads=1)
+        seconds = time.perf_counter() - start
+    worst = max(plugin.largest.values())
+    group = getattr(fld, "COMBINE_GROUP", 64)       # (older checkouts: for comparison)
+    print(f"{blocks} blocks of ({k}, {n}); Newton row of sums {width} doubles "
+          f"({width * 8 / 1e3:.0f} kB); {res.n_passes} pass(es) in {seconds:.1f} s\n"
+          f"largest input of one reduction task: {worst / 1e6:.2f} MB "
+          f"(bound COMBINE_GROUP x row = {group * width * 8 / 1e6:.2f} MB; "
+          f"all blocks' rows at one task would be {blocks * width * 8 / 1e6:.1f} MB)")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--json", help="write the figures to this file")
+    parser.add_argument("--memory", action="store_true",
+                        help="report the largest input of one reduction task instead")
+    parser.add_argument("--features", type=int, default=200)
+    parser.add_argument("--blocks", type=int, default=1000)
+    parser.add_argument("--rows-per-block", type=int, default=250)
+    parser.add_argument("--iterations", type=int, default=2)
     args = parser.parse_args(argv)
+    if args.memory:
+        return largest_reduction_input(args)
 
     import dask.array as da
     import distributed
