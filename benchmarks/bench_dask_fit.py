@@ -80,9 +80,7 @@ def largest_reduction_input(args) -> int:
 
     n, blocks, k = args.features, args.blocks, args.rows_per_block
     width = 4 + n + (n + 1) * (n + 2) // 2
-    with distributed.LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                                  host="127.0.0.1", dashboard_address=None,
-                                  silence_logs=40) as cluster, distributed.Client(cluster):
+    with fld.local_cluster(args.workers, silence_logs=40) as cluster, distributed.Client(cluster):
         plugin = Inputs(cluster.scheduler)
         cluster.scheduler.add_plugin(plugin, name="inputs")
         X = da.random.default_rng(0).standard_normal((blocks * k, n), chunks=(k, n)).persist()
@@ -92,11 +90,10 @@ def largest_reduction_input(args) -> int:
         res = fld.fit(X, y, l2=1e-2, max_iter=args.iterations, n_threads=1, solver="newton")
         seconds = time.perf_counter() - start
     worst = max(plugin.largest.values())
-    group = getattr(fld, "COMBINE_GROUP", 64)       # (older checkouts: for comparison)
     print(f"{blocks} blocks of ({k}, {n}); Newton row of sums {width} doubles "
           f"({width * 8 / 1e3:.0f} kB); {res.n_passes} pass(es) in {seconds:.1f} s\n"
           f"largest input of one reduction task: {worst / 1e6:.2f} MB "
-          f"(bound COMBINE_GROUP x row = {group * width * 8 / 1e6:.2f} MB; "
+          f"(bound COMBINE_GROUP x row = {fld.COMBINE_GROUP * width * 8 / 1e6:.2f} MB; "
           f"all blocks' rows at one task would be {blocks * width * 8 / 1e6:.1f} MB)")
     return 0
 
@@ -128,9 +125,7 @@ def main(argv=None) -> int:
     rows = []
     print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start; "
           f"{args.workers} worker process(es); median [IQR] of {args.repeat}", flush=True)
-    with distributed.LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                                  host="127.0.0.1", dashboard_address=None,
-                                  silence_logs=40) as cluster, distributed.Client(cluster):
+    with fld.local_cluster(args.workers, silence_logs=40) as cluster, distributed.Client(cluster):
         for name, X, y, C, block in cases():
             l2 = 1.0 / (C * X.shape[0])
             optimum = fastlogit.fit(X, y, l2=l2, tol=1e-12, solver="newton", n_threads=1)

@@ -50,9 +50,7 @@ class TaskInputs(distributed.diagnostics.plugin.SchedulerPlugin):
 
 @pytest.fixture(scope="module")
 def cluster():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  host="127.0.0.1", dashboard_address=None,
-                                  silence_logs=50) as cluster:
+    with fld.local_cluster(2, silence_logs=50) as cluster:
         plugin = TaskInputs()
         plugin.scheduler = cluster.scheduler     # add_plugin does not call start()
         cluster.scheduler.add_plugin(plugin)
@@ -461,6 +459,23 @@ def test_scheduler_option_is_checked():
     with pytest.raises(ValueError, match="positive worker count"):
         with fld.scheduler_client("local:0"):
             pass
+
+
+def test_local_cluster_starts_while_the_default_dashboard_port_is_taken():
+    # A notebook's cluster often holds 8787; `--scheduler local:N` must neither fail nor warn
+    # (the suite turns warnings into errors) and must listen on loopback only.
+    import socket
+
+    with socket.socket() as taken:
+        try:
+            taken.bind(("127.0.0.1", 8787))
+            taken.listen()
+        except OSError:
+            pass                                   # already taken by someone else: same test
+        with fld.scheduler_client("local:1") as client:
+            assert client.submit(abs, -3).result() == 3
+            http = client.cluster.scheduler.http_server
+    assert http.address == "127.0.0.1" and http.port != 8787
 
 
 def test_estimator_accepts_dask_inputs(client, data, X_np):

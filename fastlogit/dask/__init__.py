@@ -58,7 +58,8 @@ from fastlogit.dask.arrays import (
     score_dataframe,
     sigmoid,
 )
-from fastlogit.dask.parts import Parts, fit_parts, read_parts, scheduler_client, score_parts
+from fastlogit.dask.parts import (Parts, fit_parts, local_cluster, read_parts, scheduler_client,
+                                  score_parts)
 from fastlogit.dask.reductions import (
     COMBINE_GROUP,
     combine_in_groups,
@@ -87,4 +88,5 @@ __all__ = [
     "score_parts",
     "fit_parts",
     "scheduler_client",
+    "local_cluster",
 ]

@@ -428,6 +428,21 @@ def fit_parts(input_folder, label: str, *, columns: Sequence[str] | None = None,
     return out
 
 
+def local_cluster(n_workers: int, silence_logs: int = logging.WARNING) -> Any:
+    """A ``distributed.LocalCluster`` of `n_workers` processes, one thread each, on loopback.
+
+    The one set of cluster settings of the command line (``--scheduler local:N``), the tests and
+    the benchmarks.  The scheduler's HTTP server (it serves /health and /metrics even without a
+    dashboard) listens on a free port of 127.0.0.1: distributed's default, 8787, is often taken
+    by a notebook's cluster, and then it warns and moves (an error where warnings are errors).
+    """
+    from distributed import LocalCluster
+
+    return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                        host="127.0.0.1", dashboard_address="127.0.0.1:0",
+                        scheduler_kwargs={"dashboard": False}, silence_logs=silence_logs)
+
+
 @contextlib.contextmanager
 def scheduler_client(scheduler: str | None) -> Iterator[Any]:
     """A ``distributed.Client`` for the command line's ``--scheduler`` value.
@@ -455,7 +470,7 @@ def scheduler_client(scheduler: str | None) -> Iterator[Any]:
             client = None
         yield client
         return
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     if not isinstance(scheduler, str) or not scheduler.strip():
         raise ValueError(f"scheduler must be 'local:N' or a scheduler address; got {scheduler!r}")
@@ -463,9 +478,9 @@ def scheduler_client(scheduler: str | None) -> Iterator[Any]:
         count = scheduler[len("local:"):]
         if not count.isdigit() or int(count) < 1:
             raise ValueError(f"scheduler 'local:N' needs a positive worker count N; got {scheduler!r}")
-        with LocalCluster(n_workers=int(count), threads_per_worker=1, processes=True,
-                          host="127.0.0.1", dashboard_address=None,
-                          silence_logs=logging.CRITICAL) as cluster, \
+        # Worker logs below CRITICAL silenced: a task's error comes back to
+        # the caller as its exception, not also as a worker's log lines.
+        with local_cluster(int(count), silence_logs=logging.CRITICAL) as cluster, \
                 Client(cluster) as client:
             yield client
         return
