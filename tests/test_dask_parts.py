@@ -250,3 +250,20 @@ def test_command_line_trains_on_parts_with_on_invalid_skip(parts_with_invalid_ro
     assert "trained on 398 rows" in capsys.readouterr().out
     model = load_model(out)
     assert model.training["rows"] == 398 and model.training["rows_skipped"] == 2
+
+
+def test_bench_fit_rows_have_a_dask_row_that_reports_passes():
+    from fastlogit.bench.fit import PEERS, FitRow, format_rows, objective
+
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(800, 3))
+    y = (rng.random(800) < 1 / (1 + np.exp(-X @ [1.0, -0.5, 0.25]))).astype(float)
+    w, b, passes = PEERS["fastlogit-dask"](X, y, 1.0)
+    want = PEERS["fastlogit"](X, y, 1.0)
+    assert 1 <= passes <= 15
+    assert abs(objective(X, y, 1.0, w, b) - objective(X, y, 1.0, want[0], want[1])) <= 1e-8
+    # Not a peer: the speed-up column compares fastlogit with the other libraries only.
+    table = format_rows([FitRow("c", "fastlogit", 1.0, 0.0, 3),
+                         FitRow("c", "fastlogit-dask", 0.1, 0.0, 4),
+                         FitRow("c", "sklearn-lbfgs", 2.0, 0.0, 9)])
+    assert "2.00x" in table.splitlines()[1] and "passes over X" in table
