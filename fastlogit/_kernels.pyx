@@ -888,6 +888,8 @@ cdef extern from "fl_hessian.h" nogil:
                     const double *h, Py_ssize_t ld, double *P, double *S) noexcept nogil
     void fln_pack_f(const float *X, Py_ssize_t rs, Py_ssize_t cs, Py_ssize_t n, Py_ssize_t k,
                     const double *h, Py_ssize_t ld, double *P, double *S) noexcept nogil
+    int fln_cholesky_solve(const double *H, Py_ssize_t n, double shift, const double *g,
+                           double *L, double *d) noexcept nogil
 
 # Bytes of one packed row block (P and S each): both stay in a 512 KiB L2 with room for the
 # tile's H rows.
@@ -1028,4 +1030,45 @@ def cost_gradient_hessian(const data_t[:, :] X, const double[::1] W, double b,
             for q in range(i):
                 H[i, q] = H[q, i]
     return (sums[0], dW, sums[1], np.array(np.asarray(H)[:n + 1, :n + 1]), int(bad))
+
+def newton_direction(const double[:, ::1] H, const double[::1] g):
+    """Newton's direction d solving H d = -g by Cholesky (src/fl_hessian.h), for the small
+    symmetric (n, n) H of Newton's method; a singular or indefinite H gets a growing
+    multiple of the identity added until it factorises (Levenberg-Marquardt: the step
+    shortens and turns toward -g): shifts 0, then 1e-12 max|H_jj|, x100 each time, 20 in
+    all; then, or when H holds NaN or inf, -g.  Returns a new float64 (n,) array.
+    Reference twin: fastlogit._newton.newton_direction_numpy (NumPy's LAPACK)."""
+    cdef Py_ssize_t n = H.shape[0], i, q, attempt
+    if H.shape[1] != n or g.shape[0] != n:
+        raise ValueError(f"H must be square (n, n) and g (n,); got H {H.shape[0]} x "
+                         f"{H.shape[1]}, g {g.shape[0]}")
+    d = np.empty(n, dtype=np.float64)
+    if n == 0:
+        return d
+    cdef double[::1] dv = d
+    cdef double scale = 0.0, shift = 0.0
+    cdef bint ok = True
+    Lbuf = np.empty(n * n, dtype=np.float64)
+    cdef double[::1] L = Lbuf
+    with nogil:
+        for i in range(n):
+            for q in range(n):
+                if not _finite(H[i, q]):
+                    ok = False
+            scale = max(scale, H[i, i] if H[i, i] >= 0 else -H[i, i])
+        if ok:
+            ok = False
+            for attempt in range(20):
+                if fln_cholesky_solve(&H[0, 0], n, shift, &g[0], &L[0], &dv[0]) == 0:
+                    ok = True
+                    for i in range(n):
+                        if not _finite(dv[i]):
+                            ok = False
+                    if ok:
+                        break
+                shift = max(shift * 100.0, 1e-12 * max(scale, 1e-300))
+        if not ok:
+            for i in range(n):
+                dv[i] = -g[i]
+    return d
 # ---- NEWTON end ----

@@ -130,3 +130,30 @@ def test_zero_weight_removes_the_example(rng):
                                           np.empty(0), 1)
     np.testing.assert_allclose(full[0], part[0], rtol=1e-13)
     np.testing.assert_allclose(full[3], part[3], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 31, 64, 201])
+def test_newton_direction_against_numpy_lapack(rng, n):
+    from fastlogit._newton import newton_direction_numpy
+    A = rng.normal(size=(n + 3, n)) * np.logspace(-2, 2, n)
+    H = A.T @ A / (n + 3) + 1e-6 * np.eye(n)
+    g = rng.normal(size=n)
+    d = _kernels.newton_direction(H, g)
+    ref = newton_direction_numpy(H, g)
+    # The residual of the solve is at the level of the conditioning times rounding.
+    assert np.linalg.norm(H @ d + g) <= 1e-9 * np.linalg.norm(g) * np.linalg.cond(H) ** 0.5 + 1e-12
+    assert np.allclose(d, ref, rtol=1e-6, atol=1e-9 * np.max(np.abs(ref)))
+    assert d.tobytes() == _kernels.newton_direction(H.copy(), g.copy()).tobytes()
+
+
+def test_newton_direction_shifts_and_falls_back_like_numpy():
+    from fastlogit._newton import newton_direction_numpy
+    g = np.array([1.0, -2.0, 0.5])
+    for H in (np.zeros((3, 3)), np.diag([1.0, -1.0, 2.0]), np.ones((3, 3)),
+              np.diag([1.0, np.nan, 1.0]), np.diag([np.inf, 1.0, 1.0])):
+        d, ref = _kernels.newton_direction(H, g), newton_direction_numpy(H, g)
+        assert np.all(np.isfinite(d)) and g @ d < 0
+        assert np.allclose(d, ref, rtol=1e-9)
+    assert _kernels.newton_direction(np.zeros((0, 0)), np.zeros(0)).shape == (0,)
+    with pytest.raises(ValueError, match="square"):
+        _kernels.newton_direction(np.zeros((2, 3)), np.zeros(2))

@@ -141,4 +141,41 @@ FL_CLONES(fln_pack_##SUF, (const T *X, ptrdiff_t rs, ptrdiff_t cs, ptrdiff_t n, 
 FLN_DEFINE_PACK(double, d)
 FLN_DEFINE_PACK(float, f)
 
+/* Newton's direction d = -(H + shift I)^{-1} g by Cholesky, on the small (n, n) matrix H
+   (row-major, symmetric; only the lower triangle is read).  Compiled once (not cloned),
+   plain multiplies and adds in a fixed order (no FMA: -ffp-contract=off), so the bits depend
+   on nothing but H and g -- not on the LAPACK build NumPy links, nor on its threads.
+   H + shift I positive definite: its factor L (n * n scratch) solves L L^T d = -g; a pivot
+   that is not > 0 (or NaN) means "not positive definite": return -1.  Returns 0 with d
+   filled otherwise (d may hold inf or NaN if the factor overflows; the caller checks). */
+FL_UNUSED static int fln_cholesky_solve(const double *H, ptrdiff_t n, double shift,
+                                        const double *g, double *L, double *d)
+{
+    for (ptrdiff_t j = 0; j < n; j++) {
+        const double *Lj = L + j * n;
+        double s = H[j * n + j] + shift;
+        for (ptrdiff_t q = 0; q < j; q++) s -= Lj[q] * Lj[q];
+        if (!(s > 0.0)) return -1;
+        double piv = sqrt(s);
+        L[j * n + j] = piv;
+        for (ptrdiff_t i = j + 1; i < n; i++) {
+            double *Li = L + i * n, t = H[i * n + j];
+            for (ptrdiff_t q = 0; q < j; q++) t -= Li[q] * Lj[q];
+            Li[j] = t / piv;
+        }
+    }
+    for (ptrdiff_t i = 0; i < n; i++) {            /* L y = -g */
+        const double *Li = L + i * n;
+        double t = -g[i];
+        for (ptrdiff_t q = 0; q < i; q++) t -= Li[q] * d[q];
+        d[i] = t / Li[i];
+    }
+    for (ptrdiff_t i = n - 1; i >= 0; i--) {       /* L^T d = y */
+        double t = d[i];
+        for (ptrdiff_t q = i + 1; q < n; q++) t -= L[q * n + i] * d[q];
+        d[i] = t / L[i * n + i];
+    }
+    return 0;
+}
+
 #endif /* FL_HESSIAN_H */
