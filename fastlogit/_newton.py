@@ -85,7 +85,7 @@ def newton(oracle: Oracle, theta: NDArray, J: float, grad: NDArray, H: NDArray, 
     """
     n_iter = 0
     while True:
-        grad_max = float(np.max(np.abs(grad))) if grad.size else 0.0
+        grad_max = float(np.abs(grad).max()) if grad.size else 0.0
         step = newton_direction(H, grad)
         slope = float(grad @ step)
         if not slope < 0:                      # numerically not a descent direction
@@ -113,7 +113,7 @@ def newton(oracle: Oracle, theta: NDArray, J: float, grad: NDArray, H: NDArray, 
             # Near the optimum the decrease is below J's resolution: a step that
             # does not raise J beyond rounding and shrinks the gradient is taken.
             if (J_t <= J + floor and np.all(np.isfinite(grad_t))
-                    and float(np.max(np.abs(grad_t))) < grad_max):
+                    and float(np.abs(grad_t).max()) < grad_max):
                 accepted = True
                 break
             t *= 0.5

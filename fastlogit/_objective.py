@@ -57,8 +57,15 @@ def penalised_objective(loss_mean: float, dW_mean: NDArray, W: NDArray,
     if not l2:
         return float(loss_mean), dW_mean
     with np.errstate(all="ignore"):
-        J = float(loss_mean) + 0.5 * l2 * float(W @ W)
-        return J, dW_mean + l2 * W
+        dW = np.array(dW_mean, dtype=np.float64)
+        return _add_penalty(float(loss_mean), dW, W, l2), dW
+
+
+def _add_penalty(J: float, dW: NDArray, W: NDArray, l2: float) -> float:
+    """The ridge term, written once: ``dW += l2 W`` in place; returns ``J + (l2/2) ||W||^2``.
+    The caller holds the errstate."""
+    dW += l2 * W
+    return J + 0.5 * l2 * float(W @ W)
 
 
 def newton_objective(loss_sum: float, dW_sum: NDArray, db_sum: float, H_sum: NDArray,
@@ -72,15 +79,21 @@ def newton_objective(loss_sum: float, dW_sum: NDArray, db_sum: float, H_sum: NDA
     """
     n = W.shape[0]
     scale = 1.0 / weight_sum
-    J, dW = penalised_objective(loss_sum * scale, dW_sum * scale, W, l2)
     k = n + bool(fit_intercept)
     grad = np.empty(k)
-    grad[:n] = dW
-    if fit_intercept:
-        grad[n] = db_sum * scale
-    H = H_sum[:k, :k] * scale
-    H[np.arange(n), np.arange(n)] += l2
-    return float(J), grad, H
+    # penalised_objective's arithmetic, in place in grad (one errstate for all of it: this
+    # runs once per Newton iteration, and on small data its Python overhead shows).
+    with np.errstate(all="ignore"):
+        J = float(loss_sum * scale)
+        dW = np.multiply(dW_sum, scale, out=grad[:n])
+        if l2:
+            J = _add_penalty(J, dW, W, l2)
+        if fit_intercept:
+            grad[n] = db_sum * scale
+        H = np.multiply(H_sum[:k, :k], scale)
+        if l2:
+            H.ravel()[: n * (k + 1): k + 1] += l2      # the diagonal of the W block
+    return J, grad, H
 
 
 def intercept_start(Y: NDArray, sample_weight: NDArray | None, weight_sum: float) -> float:
