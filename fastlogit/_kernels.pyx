@@ -999,7 +999,8 @@ def cost_gradient_hessian(const data_t[:, :] X, const double[::1] W, double b,
     cdef double[:, ::1] work = np.empty((max(n_threads, 1), job.scratch), dtype=np.float64)
     dW = np.zeros(n, dtype=np.float64)
     cdef double[::1] dW_view = dW
-    cdef double[:, ::1] H = np.zeros((job.ld, job.ld), dtype=np.float64)
+    Hout = np.empty((n + 1, n + 1), dtype=np.float64)
+    cdef double[:, ::1] H = Hout
     job.X = &X[0, 0] if m > 0 and n > 0 else NULL
     job.y = &y[0] if m > 0 else NULL
     job.x_f32, job.y_f32 = data_t is float, label_t is float
@@ -1021,6 +1022,9 @@ def cost_gradient_hessian(const data_t[:, :] X, const double[::1] W, double b,
         _combine_rows(job.part, job.n_chunks, job.width, 2, 1, True, &sums[1])
         if n > 0:
             _combine_rows(job.part, job.n_chunks, job.width, 8, n, True, &dW_view[0])
+        for i in range(n + 1):
+            for q in range(i, n + 1):
+                H[i, q] = 0.0
         for c in range(job.n_chunks):
             bad += part[c, 4]
             for i in range(n + 1):
@@ -1029,7 +1033,7 @@ def cost_gradient_hessian(const data_t[:, :] X, const double[::1] W, double b,
         for i in range(n + 1):
             for q in range(i):
                 H[i, q] = H[q, i]
-    return (sums[0], dW, sums[1], np.array(np.asarray(H)[:n + 1, :n + 1]), int(bad))
+    return (sums[0], dW, sums[1], Hout, int(bad))
 
 def newton_direction(const double[:, ::1] H, const double[::1] g):
     """Newton's direction d solving H d = -g by Cholesky (src/fl_hessian.h), for the small
