@@ -69,12 +69,15 @@ ctypedef fused out_t:           # outputs of element-wise kernels
 cdef extern from "fl_math.h" nogil:
     void fl_sigmoid(const double *z, double *out, Py_ssize_t n)
     void fl_log_sigmoid(const double *z, double *out, Py_ssize_t n)
-    void fl_logit_loss(const double *z, const double *y, double *loss, Py_ssize_t n)
+    void fl_logit_loss_sum(const double *z, const double *y, Py_ssize_t n, double scale,
+                           double *total)
     void fl_logit_loss_residual(const double *z, const double *y, double *loss,
                                 double *resid, Py_ssize_t n)
     void fl_logit_loss_residual_curvature(const double *z, const double *y, double *loss,
                                           double *resid, double *curv, Py_ssize_t n)
-    void fl_prob_loss(const double *a, const double *y, double eps, double *loss, Py_ssize_t n)
+    void fl_prob_loss_sum(const double *a, const double *y, double eps, Py_ssize_t n,
+                          double scale, double *total)
+    void fl_sum(const double *v, Py_ssize_t n, double *total)
     const char *fl_math_isa()
     int FL_DISPATCH
     void fl_sigmoid_f32(const float *z, float *out, Py_ssize_t n)
@@ -294,16 +297,13 @@ cdef inline void _gradient_block(const data_t *X, Py_ssize_t row_stride, Py_ssiz
             fl_rows_gradient_f_f32(X + start, col_stride, n, r, stop - start, g)
 
 
-cdef double _pairwise_sum(const double *v, Py_ssize_t k) noexcept nogil:
-    # Pairwise summation: error grows as log2(k), not k, for a block sum.
-    cdef Py_ssize_t h, i
-    cdef double s = 0.0
-    if k <= 16:
-        for i in range(k):
-            s += v[i]
-        return s
-    h = k // 2
-    return _pairwise_sum(v, h) + _pairwise_sum(v + h, k - h)
+cdef inline double _block_sum(const double *v, Py_ssize_t k) noexcept nogil:
+    # The sum of a block in a fixed order (16 lanes, then a fixed tree: fl_sum in
+    # src/fl_math.h), the same for every clone; the losses of mean_loss are added in the
+    # same order by fl_logit_loss_sum / fl_prob_loss_sum without being stored.
+    cdef double s
+    fl_sum(v, k, &s)
+    return s
 
 
 cdef inline double _count_bad_labels(const double *y, Py_ssize_t k) noexcept nogil:
@@ -599,17 +599,17 @@ cdef struct LossJob:
     double scale
     Py_ssize_t n, n_blocks, n_chunks
     double *part               # 8 doubles per chunk: [loss, loss_c, bad, ...]
-    double *work               # 3 * BLOCK doubles per worker
+    double *work               # 2 * BLOCK doubles per worker
 
 
 cdef inline void _loss_chunk(LossJob *j, const data_t *a, const label_t *y, Py_ssize_t c,
                              double *av) noexcept nogil:
     cdef double *yv = av + BLOCK
-    cdef double *lv = yv + BLOCK
     cdef double *pc = j.part + 8 * c
     cdef const double *ap
     cdef const double *yp
-    cdef Py_ssize_t blk, start, k, i
+    cdef double block_total
+    cdef Py_ssize_t blk, start, k
     for blk in range(_chunk_start(c, j.n_blocks, j.n_chunks),
                      _chunk_start(c + 1, j.n_blocks, j.n_chunks)):
         start = blk * BLOCK
@@ -627,18 +627,15 @@ cdef inline void _loss_chunk(LossJob *j, const data_t *a, const label_t *y, Py_s
             yp = yv
         pc[2] += _count_bad_labels(yp, k)
         if j.from_logits:
-            fl_logit_loss(ap, yp, lv, k)
+            fl_logit_loss_sum(ap, yp, k, j.scale, &block_total)
         else:
-            fl_prob_loss(ap, yp, j.eps, lv, k)
-        if j.scale != 1.0:
-            for i in range(k):
-                lv[i] = lv[i] * j.scale
-        _neumaier_add(&pc[0], &pc[1], _pairwise_sum(lv, k))
+            fl_prob_loss_sum(ap, yp, j.eps, k, j.scale, &block_total)
+        _neumaier_add(&pc[0], &pc[1], block_total)
 
 
 cdef void _loss_task(void *ctx, Py_ssize_t c, int worker) noexcept nogil:
     cdef LossJob *j = <LossJob *> ctx
-    cdef double *buf = j.work + worker * 3 * BLOCK
+    cdef double *buf = j.work + worker * 2 * BLOCK
     if j.a_f32:
         if j.y_f32:
             _loss_chunk(j, <const float *> j.a, <const float *> j.y, c, buf)
@@ -666,7 +663,7 @@ def mean_loss(const data_t[::1] a, const label_t[::1] y, bint from_logits, doubl
     job.n_chunks = _n_chunks(job.n_blocks)
     # One cache line (8 doubles) per chunk: no false sharing between threads.
     cdef double[:, ::1] part = np.zeros((max(job.n_chunks, 1), 8), dtype=np.float64)
-    cdef double[:, ::1] work = np.empty((max(n_threads, 1), 3 * BLOCK), dtype=np.float64)
+    cdef double[:, ::1] work = np.empty((max(n_threads, 1), 2 * BLOCK), dtype=np.float64)
     if n == 0:
         return 0.0, 0
     job.a, job.y = &a[0], &y[0]
@@ -753,8 +750,8 @@ cdef inline void _grad_chunk(GradJob *j, const data_t *X, const label_t *y, Py_s
         _loss_gradient_block(X, j.rs, j.cs, n, j.w, j.b, y, j.sample_weight, start, k,
                              zv, yv, lv if j.with_loss else NULL, rv, NULL, g, &pc[4])
         if j.with_loss:
-            _neumaier_add(&pc[0], &pc[2], _pairwise_sum(lv, k))
-        _neumaier_add(&pc[1], &pc[3], _pairwise_sum(rv, k))
+            _neumaier_add(&pc[0], &pc[2], _block_sum(lv, k))
+        _neumaier_add(&pc[1], &pc[3], _block_sum(rv, k))
         for q in range(n):
             _neumaier_add(&pc[8 + q], &pc[8 + n + q], g[q])
 
@@ -926,8 +923,8 @@ cdef inline void _newton_chunk(NewtonJob *j, const data_t *X, const label_t *y, 
         k = min(rows, j.m - start)
         _loss_gradient_block(X, j.rs, j.cs, n, j.w, j.b, y, j.sample_weight, start, k,
                              zv, yv, lv, rv, hv, g, &pc[4])
-        _neumaier_add(&pc[0], &pc[1], _pairwise_sum(lv, k))
-        _neumaier_add(&pc[2], &pc[3], _pairwise_sum(rv, k))
+        _neumaier_add(&pc[0], &pc[1], _block_sum(lv, k))
+        _neumaier_add(&pc[2], &pc[3], _block_sum(rv, k))
         for q in range(n):
             _neumaier_add(&pc[8 + q], &pc[8 + n + q], g[q])
         if data_t is double:
