@@ -81,6 +81,9 @@ cdef extern from "fl_math.h" nogil:
     const char *fl_math_isa()
     int FL_DISPATCH
     void fl_sigmoid_f32(const float *z, float *out, Py_ssize_t n)
+    void fl_sigmoid_to_f32(const double *z, float *out, Py_ssize_t n)
+    void fl_logit_loss_sum_f32(const float *z, const float *y, Py_ssize_t n, double scale,
+                               double *total)
     void fl_log_sigmoid_f32(const float *z, float *out, Py_ssize_t n)
     int fl_isa_supported(int isa)
     int fl_isa_select(int isa)
@@ -306,7 +309,7 @@ cdef inline double _block_sum(const double *v, Py_ssize_t k) noexcept nogil:
     return s
 
 
-cdef inline double _count_bad_labels(const double *y, Py_ssize_t k) noexcept nogil:
+cdef inline double _count_bad_labels(const label_t *y, Py_ssize_t k) noexcept nogil:
     # Labels must lie in [0, 1]; NaN fails both comparisons and counts too.
     # Written without && so that the loop vectorises.
     # An integer count: a floating-point sum would be one serial chain.
@@ -522,10 +525,12 @@ cdef inline void _rows_range(RowsJob *j, const data_t *X, Py_ssize_t first_block
         _scores_block(X, j.rs, j.cs, j.n, j.w, j.b, start, start + k, z)
         if j.what == OUT_SCORES:
             continue
-        fl_sigmoid(z, z, k)
         if j.what == OUT_PROB_F32:
-            _narrow(z, (<float *> j.out) + start, k)
-        elif j.what == OUT_LABELS:
+            # float32 probabilities straight from the double scores (<= 0.51 ulp32)
+            fl_sigmoid_to_f32(z, (<float *> j.out) + start, k)
+            continue
+        fl_sigmoid(z, z, k)
+        if j.what == OUT_LABELS:
             labels = (<long long *> j.out) + start
             for i in range(k):
                 labels[i] = z[i] >= j.threshold
@@ -614,6 +619,12 @@ cdef inline void _loss_chunk(LossJob *j, const data_t *a, const label_t *y, Py_s
                      _chunk_start(c + 1, j.n_blocks, j.n_chunks)):
         start = blk * BLOCK
         k = min(BLOCK, j.n - start)
+        if data_t is float and label_t is float:
+            if j.from_logits:        # float32 at its own width (fl_logit_loss_sum_f32)
+                pc[2] += _count_bad_labels(y + start, k)
+                fl_logit_loss_sum_f32(a + start, y + start, k, j.scale, &block_total)
+                _neumaier_add(&pc[0], &pc[1], block_total)
+                continue
         # float64 data is read in place; float32 is widened per block.
         if data_t is double:
             ap = a + start

@@ -303,14 +303,6 @@ FL_INLINE void fl_one_plus_exp(double eh, double el, double *dh, double *dl)
     *dl = ((1.0 - h) + Eh) + El;                          /* exact: Eh <= 1 */
 }
 
-/* log1p(exp(-|z|)) */
-FL_INLINE double fl_log1p_exp_neg(double z, double xmin, double *peh, double *pel, double *pdh, double *pdl)
-{
-    fl_exp_times_2p128(-fabs(z), xmin, peh, pel);
-    fl_one_plus_exp(*peh, *pel, pdh, pdl);
-    return fl_log_of_1_to_2(*pdh, *pdl);
-}
-
 FL_INLINE double fl_loss_one(double z, double y, double L)
 {
     /* y*softplus(-z) + (1-y)*softplus(z) = L + w|z|, w = (z<0 ? y : 1-y): all terms >= 0 */
@@ -445,26 +437,36 @@ FL_INLINE void fl_loss_loop(const double *FL_RESTRICT z, const double *FL_RESTRI
 }
 
 /* residual (and, unless lo is NULL, loss): the quotient needs E and 1 + E, which the second
-   pass has before it overwrites them with the log's first stage */
+   pass has before it overwrites them with the log's first stage.  Two loops, not a test of lo
+   inside one: a conditional store keeps gcc from vectorising the pass. */
+FL_INLINE double fl_residual_one(double x, double yv, double eh, double el, double dh, double dl)
+{
+    int one = yv == 1.0;
+    double q = fl_sigmoid_from_parts(eh, el, dh, dl, one ^ (x < 0));
+    return fl_select(one, -q, q - yv);
+}
+
 FL_INLINE void fl_loss_residual_loop(const double *FL_RESTRICT z, const double *FL_RESTRICT y, double *FL_RESTRICT lo,
                                      double *FL_RESTRICT ro, ptrdiff_t m, double xmin, fl_stage *FL_RESTRICT w)
 {
     fl_stage_exp(z, m, xmin, w);
-    for (ptrdiff_t j = 0; j < m; j++) {
-        double eh = w->a[j], el = w->b[j], yv = y[j], dh, dl, f, s, kd, cv;
-        fl_one_plus_exp(eh, el, &dh, &dl);
-        int one = yv == 1.0;
-        int neg = z[j] < 0;
-        double q = fl_sigmoid_from_parts(eh, el, dh, dl, one ^ neg);
-        ro[j] = fl_select(one, -q, q - yv);
-        if (lo) {
-            fl_log12_prep(dh, dl, &f, &s, &kd, &cv);
-            w->a[j] = f; w->b[j] = s; w->c[j] = kd; w->d[j] = cv;
+    if (!lo) {
+        for (ptrdiff_t j = 0; j < m; j++) {
+            double eh = w->a[j], el = w->b[j], dh, dl;
+            fl_one_plus_exp(eh, el, &dh, &dl);
+            ro[j] = fl_residual_one(z[j], y[j], eh, el, dh, dl);
         }
+        return;
     }
-    if (lo)
-        for (ptrdiff_t j = 0; j < m; j++)
-            lo[j] = fl_loss_one(z[j], y[j], fl_stage_log_finish(w, j));
+    for (ptrdiff_t j = 0; j < m; j++) {
+        double eh = w->a[j], el = w->b[j], dh, dl, f, s, kd, cv;
+        fl_one_plus_exp(eh, el, &dh, &dl);
+        ro[j] = fl_residual_one(z[j], y[j], eh, el, dh, dl);
+        fl_log12_prep(dh, dl, &f, &s, &kd, &cv);
+        w->a[j] = f; w->b[j] = s; w->c[j] = kd; w->d[j] = cv;
+    }
+    for (ptrdiff_t j = 0; j < m; j++)
+        lo[j] = fl_loss_one(z[j], y[j], fl_stage_log_finish(w, j));
 }
 
 /* Hard labels: only one of the two logs has a non-zero weight, so take just that one, log(a)
@@ -589,29 +591,63 @@ FL_INLINE void fl_log_sigmoid_impl(const double *z, double *out, ptrdiff_t n)
 FL_CLONES(fl_log_sigmoid, (const double *z, double *out, ptrdiff_t n), (z, out, n))
 
 /* ---- float32 at its own width ----
-   float32 in, float32 out: the same formulas in plain double, without the double-double
-   corrections, the 2^128 scaling and the corrected quotient.  Error argument: exp(x) for
-   -110 <= x <= 0 below is within ~3 ulp of double (range reduction with two fmas, the
-   polynomial of fl_exp_times_2p128, one rounding of the sum, an exact scaling: exp(-110)
-   is a normal double), 1 + E, the quotient and the log each add <= 1 ulp of double, so the
-   double result r has a relative error delta < 2^-49.  Rounded to float32 that is at most
-   0.5 ulp32 + delta * 2^24 ulp32 < 0.5 + 2^-25 ulp32 (the subnormal float32 results are no
-   worse: their ulp, 2^-149, is far above delta * r).  Bound 0.51 ulp32; measured against the
-   float64 path (itself <= 0.62 ulp of double) on every float32 in the tested ranges.
-   Inputs below -110 (or above 110 for the exp) are clamped: exp(-110) < 2^-158 rounds to 0
-   in float32 whatever the exact value below it, so the clamp cannot change a result. */
-#define FL_F32_XMIN (-110.0)
+   float32 in, float32 out (and float32 in, double loss out): the same formulas in plain double,
+   without the double-double corrections, the 2^128 scaling and the corrected quotient.
+   Inputs below -110 (or above 110 for the exp) are clamped: exp(-110) < 2^-158 rounds to 0 in
+   float32 whatever the exact value below it, so the clamp cannot change a float32 result.
 
-/* exp(x) for x <= 0 (or NaN), x clamped at FL_F32_XMIN; relative error ~2^-51. */
-FL_INLINE double fl_exp_plain(double x)
+   Two exps.  fl_exp_wide (losses: doubles, summed in double; their mean must stay within
+   1e-14, and e^-200 is a double): range reduction with two fmas, the degree-12 polynomial of
+   fl_exp_times_2p128, one rounding of the sum, an exact scaling: relative error ~2^-51; with
+   1 + E and the log (<= 1 ulp of double each) the loss has a relative error delta < 2^-49.
+   fl_exp_short (sigmoid and log_sigmoid, whose results are float32): one-fma range reduction
+   (|k| <= 159, |LN2 - ln2| < 2^-55.3: < 2^-48 relative), a degree-8 polynomial (relative error
+   2^-39.68 on |r| <= ln2/2, scripts: docs/numerics.md), one rounding of the sum: relative
+   error < 2^-39.6; 1 + E, the quotient or the log and the last sum add <= 3 ulp of double, so
+   the double result r has delta < 2^-39.5.  Rounded to float32 that is at most
+   0.5 ulp32 + delta * 2^25 ulp32 < 0.5 + 2^-14.5 ulp32 (0.50005; subnormal float32 results are
+   no worse: their ulp, 2^-149, is far above delta * r).  Bound 0.51 ulp32.  The result differs
+   from the correctly rounded one only when the exact value lies within delta * r of a
+   midpoint between two float32: at most a fraction delta * 2^25 < 2^-14.5 of the inputs,
+   and by 0.5 + 2^-14.5 ulp32 at most (tests/test_accuracy.py checks each such input with
+   mpmath). */
+#define FL_F32_XMIN (-110.0)
+#define FL_LN2 0x1.62e42fefa39efp-1
+
+/* exp(x) for x <= 0 (or NaN) over the whole double range, for the losses of float32 inputs
+   (doubles, not rounded to float32: exp(-200) matters there): the arithmetic of fl_exp_times_2p128's
+   high part, with the scale 2^(k+128), a normal double down to the clamp xmin = -760, and one multiply by
+   2^-128 that rounds once where the result is subnormal.  Relative error ~2^-51 (normal
+   results), + 0.5 ulp (subnormal ones). */
+FL_INLINE double fl_exp_wide(double x, double xmin)
 {
-    double xc = fl_select(x < FL_F32_XMIN, FL_F32_XMIN, x);
+    double xc = fl_select(x < xmin, xmin, x);
     double t = fma(xc, FL_LOG2E, FL_SHIFT);
     double kd = t - FL_SHIFT;
     double r = fma(-kd, FL_LN2HI, xc);
     r = fma(-kd, FL_LN2LO, r);
     double r2 = r * r, r4 = r2 * r2;
     double c = fl_exp_poly(r, r2, r4);
+    double e = 1.0 + fma(r2, c, r);
+    double sc = fl_double_from_bits((fl_bits_of(t) << 52) + ((uint64_t)(1023 + 128) << 52));
+    return (e * sc) * FL_EUNSCALE;
+}
+
+/* exp(x) for x <= 0 (or NaN), x clamped at FL_F32_XMIN, for float32 results: relative error
+   < 2^-39.6 (see above).  c(r) = (e^r - 1 - r)/r^2, degree 6, near-minimax for the relative
+   error of e^r on |r| <= ln2/2 (Lawson-weighted least squares, mpmath at 200 bits). */
+FL_INLINE double fl_exp_short(double x)
+{
+    double xc = fl_select(x < FL_F32_XMIN, FL_F32_XMIN, x);
+    double t = fma(xc, FL_LOG2E, FL_SHIFT);
+    double kd = t - FL_SHIFT;
+    double r = fma(-kd, FL_LN2, xc);
+    double r2 = r * r;
+    double c01 = fma(0x1.5555557dcde73p-3, r, 0x1.000000005ddf0p-1);
+    double c23 = fma(0x1.1110a2696b738p-7, r, 0x1.5555541e777abp-5);
+    double c45 = fma(0x1.a1854f1e7e432p-13, r, 0x1.6c18d307a8df0p-10);
+    double c46 = fma(0x1.9e893e6b12459p-16, r2, c45);
+    double c = fma(fma(c46, r2, c23), r2, c01);
     double e = 1.0 + fma(r2, c, r);
     double sc = fl_double_from_bits((fl_bits_of(t) << 52) + ((uint64_t)1023 << 52));
     /* e * sc: exact (2^k, k >= -159, a normal double).  0 below the point where the float64
@@ -620,44 +656,92 @@ FL_INLINE double fl_exp_plain(double x)
     return fl_select(x < -745.1332, 0.0, e * sc);
 }
 
-FL_INLINE float fl_sigmoid_f32_one(float z)
+/* Staged as the double loops (see fl_stage): the exp pass, then the quotient or the log. */
+FL_INLINE void fl_sigmoid_f32_loop(const float *FL_RESTRICT z, float *FL_RESTRICT o, ptrdiff_t m,
+                                   fl_stage *FL_RESTRICT w)
 {
-    double x = (double)z;
-    double e = fl_exp_plain(-fabs(x));
-    return (float)(fl_select(x < 0, e, 1.0) / (1.0 + e));
+    for (ptrdiff_t j = 0; j < m; j++) w->a[j] = fl_exp_short(-fabs((double)z[j]));
+    for (ptrdiff_t j = 0; j < m; j++) {
+        double x = (double)z[j], e = w->a[j];
+        o[j] = (float)(fl_select(x < 0, e, 1.0) / (1.0 + e));
+    }
 }
 
-FL_INLINE float fl_log_sigmoid_f32_one(float z)
+FL_INLINE void fl_log_sigmoid_f32_loop(const float *FL_RESTRICT z, float *FL_RESTRICT o, ptrdiff_t m,
+                                       fl_stage *FL_RESTRICT w)
 {
-    double x = (double)z;
-    double e = fl_exp_plain(-fabs(x));
-    double v = 1.0 + e;
-    double c = (1.0 - v) + e;                       /* exact: e <= 1 */
-    return (float)(fl_select(x < 0, x, 0.0) - fl_log_of_1_to_2(v, c));
+    for (ptrdiff_t j = 0; j < m; j++) w->a[j] = fl_exp_short(-fabs((double)z[j]));
+    for (ptrdiff_t j = 0; j < m; j++) {
+        double e = w->a[j], v = 1.0 + e, f, s, kd, cv;
+        fl_log12_prep(v, (1.0 - v) + e, &f, &s, &kd, &cv);     /* (1 - v) + e: exact, e <= 1 */
+        w->a[j] = f; w->b[j] = s; w->c[j] = kd; w->d[j] = cv;
+    }
+    for (ptrdiff_t j = 0; j < m; j++) {
+        double x = (double)z[j];
+        o[j] = (float)(fl_select(x < 0, x, 0.0) - fl_stage_log_finish(w, j));
+    }
 }
+
+/* Double scores in, float32 probabilities out (forward_pass into a float32 output): the
+   float32 sigmoid's arithmetic on a double z; the same bound (0.51 ulp32) for any double z. */
+FL_INLINE void fl_sigmoid_to_f32_impl(const double *FL_RESTRICT z, float *FL_RESTRICT o, ptrdiff_t n)
+{
+    fl_stage w;
+    for (ptrdiff_t i0 = 0; i0 < n; i0 += FL_BLK) {
+        ptrdiff_t m = n - i0 < FL_BLK ? n - i0 : FL_BLK;
+        const double *zz = z + i0;
+        float *oo = o + i0;
+        for (ptrdiff_t j = 0; j < m; j++) w.a[j] = fl_exp_short(-fabs(zz[j]));
+        for (ptrdiff_t j = 0; j < m; j++)
+            oo[j] = (float)(fl_select(zz[j] < 0, w.a[j], 1.0) / (1.0 + w.a[j]));
+    }
+}
+FL_CLONES(fl_sigmoid_to_f32, (const double *FL_RESTRICT z, float *FL_RESTRICT o, ptrdiff_t n), (z, o, n))
 
 /* Direct stores when out and z are disjoint (restrict holds), else through a stack block
    (exact in-place calls): as the double kernels, see fl_disjoint. */
-#define FL_F32_UNARY(NAME, ONE) \
-FL_INLINE void NAME##_loop(const float *FL_RESTRICT z, float *FL_RESTRICT o, ptrdiff_t m) \
-{ \
-    for (ptrdiff_t j = 0; j < m; j++) o[j] = ONE(z[j]); \
-} \
+#define FL_F32_UNARY(NAME) \
 FL_INLINE void NAME##_impl(const float *z, float *out, ptrdiff_t n) \
 { \
     uintptr_t po = (uintptr_t)out, pz = (uintptr_t)z, len = (uintptr_t)n * 4; \
-    if (po + len <= pz || pz + len <= po) { NAME##_loop(z, out, n); return; } \
+    int direct = po + len <= pz || pz + len <= po; \
     float b[FL_BLK]; \
+    fl_stage w; \
     for (ptrdiff_t i0 = 0; i0 < n; i0 += FL_BLK) { \
         ptrdiff_t m = n - i0 < FL_BLK ? n - i0 : FL_BLK; \
-        NAME##_loop(z + i0, b, m); \
-        if (m > 0) memcpy(out + i0, b, (size_t)m * sizeof(float)); \
+        NAME##_loop(z + i0, direct ? out + i0 : b, m, &w); \
+        if (!direct && m > 0) memcpy(out + i0, b, (size_t)m * sizeof(float)); \
     } \
 } \
 FL_CLONES(NAME, (const float *z, float *out, ptrdiff_t n), (z, out, n))
 
-FL_F32_UNARY(fl_sigmoid_f32, fl_sigmoid_f32_one)
-FL_F32_UNARY(fl_log_sigmoid_f32, fl_log_sigmoid_f32_one)
+FL_F32_UNARY(fl_sigmoid_f32)
+FL_F32_UNARY(fl_log_sigmoid_f32)
+
+/* *sum = the sum, in the order of fl_sum, of scale * loss(z_i, y_i), float32 z and y: E by
+   fl_exp_wide, log(1 + E) with 1 + E's exact rounding error, the loss in double (relative
+   error < 2^-49, see above), summed in double as the float64 kernel does. */
+FL_INLINE void fl_logit_loss_sum_f32_impl(const float *z, const float *y, ptrdiff_t n, double scale, double *sum)
+{
+    double b[FL_BLK], s[FL_SUM_W] = {0}, t = 0.0;
+    fl_stage w;
+    const double xmin = fl_exp_floor_volatile;
+    for (ptrdiff_t i0 = 0; i0 < n; i0 += FL_BLK) {
+        ptrdiff_t m = n - i0 < FL_BLK ? n - i0 : FL_BLK;
+        const float *zz = z + i0, *yy = y + i0;
+        for (ptrdiff_t j = 0; j < m; j++) w.a[j] = fl_exp_wide(-fabs((double)zz[j]), xmin);
+        for (ptrdiff_t j = 0; j < m; j++) {
+            double e = w.a[j], v = 1.0 + e, f, sv, kd, cv;
+            fl_log12_prep(v, (1.0 - v) + e, &f, &sv, &kd, &cv);
+            w.a[j] = f; w.b[j] = sv; w.c[j] = kd; w.d[j] = cv;
+        }
+        for (ptrdiff_t j = 0; j < m; j++)
+            b[j] = fl_loss_one((double)zz[j], (double)yy[j], fl_stage_log_finish(&w, j));
+        fl_sum_block(s, &t, b, m, scale);
+    }
+    *sum = fl_sum_tree(s) + t;
+}
+FL_CLONES(fl_logit_loss_sum_f32, (const float *z, const float *y, ptrdiff_t n, double scale, double *sum), (z, y, n, scale, sum))
 
 /* *sum = the sum, in the order of fl_sum, of scale * loss(z_i, y_i) over n examples: the losses
    are formed block by block in L1 and added to the lanes there, never stored. */
@@ -699,21 +783,26 @@ FL_CLONES(fl_logit_loss_residual, (const double *z, const double *y, double *los
    quotients E/(1+E) and 1/(1+E) (each about 0.5 ulp, fl_sigmoid_from_parts): about 1.5 ulp in all, never
    1 - sigma(z) (which cancels for large z) and never a square of a rounded 1+E.  It underflows
    gracefully to 0 for |z| beyond ~745.  Outputs are per-thread scratch, disjoint from the
-   inputs (restrict), so no staging buffer is needed. */
+   inputs (restrict), so no staging buffer is needed; staged in passes as the other loops. */
 FL_INLINE void fl_logit_loss_residual_curvature_impl(
     const double *FL_RESTRICT z, const double *FL_RESTRICT y, double *FL_RESTRICT loss,
     double *FL_RESTRICT resid, double *FL_RESTRICT curv, ptrdiff_t n)
 {
-    const double xmin = fl_exp_floor_volatile;
-    for (ptrdiff_t j = 0; j < n; j++) {
-        double x = z[j], yv = y[j], eh, el, dh, dl;
-        double L = fl_log1p_exp_neg(x, xmin, &eh, &el, &dh, &dl);
-        loss[j] = fl_loss_one(x, yv, L);
-        int one = yv == 1.0;
-        int neg = x < 0;
-        double q = fl_sigmoid_from_parts(eh, el, dh, dl, one ^ neg);
-        resid[j] = fl_select(one, -q, q - yv);
-        curv[j] = fl_sigmoid_from_parts(eh, el, dh, dl, 1) * fl_sigmoid_from_parts(eh, el, dh, dl, 0);
+    fl_stage w;
+    FL_BLOCK_LOOP_BEGIN
+        const double *zz = z + i0, *yy = y + i0;
+        double *lo = loss + i0, *ro = resid + i0, *co = curv + i0;
+        fl_stage_exp(zz, m, xmin, &w);
+        for (ptrdiff_t j = 0; j < m; j++) {
+            double eh = w.a[j], el = w.b[j], dh, dl, f, s, kd, cv;
+            fl_one_plus_exp(eh, el, &dh, &dl);
+            ro[j] = fl_residual_one(zz[j], yy[j], eh, el, dh, dl);
+            co[j] = fl_sigmoid_from_parts(eh, el, dh, dl, 1) * fl_sigmoid_from_parts(eh, el, dh, dl, 0);
+            fl_log12_prep(dh, dl, &f, &s, &kd, &cv);
+            w.a[j] = f; w.b[j] = s; w.c[j] = kd; w.d[j] = cv;
+        }
+        for (ptrdiff_t j = 0; j < m; j++)
+            lo[j] = fl_loss_one(zz[j], yy[j], fl_stage_log_finish(&w, j));
     }
 }
 FL_CLONES(fl_logit_loss_residual_curvature, (const double *FL_RESTRICT z, const double *FL_RESTRICT y, double *FL_RESTRICT loss, double *FL_RESTRICT resid, double *FL_RESTRICT curv, ptrdiff_t n), (z, y, loss, resid, curv, n))
