@@ -19,12 +19,16 @@ Design
   in ``src/fl_rows.h`` (vectorised, one code path per instruction set chosen
   at run time); they work on contiguous double blocks, so float32 data is
   widened block by block in a per-worker buffer (no float64 copy of a float32
-  input).
+  input), except where fl_math.h has a float32 loop of its own (sigmoid,
+  log_sigmoid, the loss of float32 logits, float32 forward_pass outputs).
 * Reductions are reproducible: rows are grouped into at most ``MAX_CHUNKS``
   chunks fixed by the problem size (:func:`reduction_chunks`); one task is one
   chunk, whose partial sum is accumulated block by block with Neumaier
   compensation into that chunk's own row of partials; the partials are
-  combined in chunk order after the job (:func:`combine_partials`).  The bits
+  combined in chunk order after the job (:func:`combine_partials`).  A block
+  is summed in a fixed order of 16 lanes (``fl_sum``; mean_loss adds its losses
+  in that order as it forms them, ``fl_logit_loss_sum``), the same for every
+  instruction-set clone.  The bits
   therefore depend neither on the number of threads nor on which worker ran
   which chunk.
 
