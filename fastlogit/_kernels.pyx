@@ -323,6 +323,16 @@ cdef inline double _count_bad_labels(const label_t *y, Py_ssize_t k) noexcept no
     return <double> (k - good)
 
 
+cdef inline double _count_outside_unit(const double *a, Py_ssize_t k) noexcept nogil:
+    # Probabilities outside [0, 1] (NaN is not counted: a NaN example gives a NaN cost).
+    # Counted in the kernel's own pass over the block: a separate NumPy check costs
+    # three passes over A and two temporaries.
+    cdef Py_ssize_t i, bad = 0
+    for i in range(k):
+        bad += (a[i] < 0.0) | (a[i] > 1.0)
+    return <double> bad
+
+
 cdef inline void _widen(const data_t *src, double *dst, Py_ssize_t k) noexcept nogil:
     cdef Py_ssize_t i
     for i in range(k):
@@ -607,7 +617,7 @@ cdef struct LossJob:
     double eps
     double scale
     Py_ssize_t n, n_blocks, n_chunks
-    double *part               # 8 doubles per chunk: [loss, loss_c, bad, ...]
+    double *part               # 8 doubles per chunk: [loss, loss_c, bad labels, bad values, ...]
     double *work               # 2 * BLOCK doubles per worker
 
 
@@ -644,6 +654,7 @@ cdef inline void _loss_chunk(LossJob *j, const data_t *a, const label_t *y, Py_s
         if j.from_logits:
             fl_logit_loss_sum(ap, yp, k, j.scale, &block_total)
         else:
+            pc[3] += _count_outside_unit(ap, k)
             fl_prob_loss_sum(ap, yp, j.eps, k, j.scale, &block_total)
         _neumaier_add(&pc[0], &pc[1], block_total)
 
@@ -665,14 +676,16 @@ cdef void _loss_task(void *ctx, Py_ssize_t c, int worker) noexcept nogil:
 
 def mean_loss(const data_t[::1] a, const label_t[::1] y, bint from_logits, double eps,
               int n_threads, double scale=1.0):
-    """(sum over i of scale * the per-example loss, number of labels outside [0, 1]):
-    the loss from probabilities a (clipped to [eps, 1 - eps]) or from logits a.
-    A power-of-two ``scale`` (2^-64) lets the caller re-sum losses whose plain
-    sum overflows: scaling is exact, so no other bits change."""
+    """(sum over i of scale * the per-example loss, number of labels outside [0, 1],
+    number of probabilities outside [0, 1]): the loss from probabilities a (clipped to
+    [eps, 1 - eps]) or from logits a (then the last count is 0).  NaN is counted as a
+    bad label but not as a bad probability.  A power-of-two ``scale`` (2^-64) lets the
+    caller re-sum losses whose plain sum overflows: scaling is exact, so no other bits
+    change."""
     cdef LossJob job
     cdef Py_ssize_t n = a.shape[0]
     cdef Py_ssize_t c
-    cdef double total, bad = 0.0
+    cdef double total, bad = 0.0, outside = 0.0
     job.n = n
     job.n_blocks = _ceil_div(n, BLOCK)
     job.n_chunks = _n_chunks(job.n_blocks)
@@ -680,7 +693,7 @@ def mean_loss(const data_t[::1] a, const label_t[::1] y, bint from_logits, doubl
     cdef double[:, ::1] part = np.zeros((max(job.n_chunks, 1), 8), dtype=np.float64)
     cdef double[:, ::1] work = np.empty((max(n_threads, 1), 2 * BLOCK), dtype=np.float64)
     if n == 0:
-        return 0.0, 0
+        return 0.0, 0, 0
     job.a, job.y = &a[0], &y[0]
     job.a_f32, job.y_f32 = data_t is float, label_t is float
     job.from_logits, job.eps, job.scale = from_logits, eps, scale
@@ -691,7 +704,8 @@ def mean_loss(const data_t[::1] a, const label_t[::1] y, bint from_logits, doubl
         _combine_rows(job.part, job.n_chunks, 8, 0, 1, True, &total)
         for c in range(job.n_chunks):
             bad += part[c, 2]
-    return total, int(bad)
+            outside += part[c, 3]
+    return total, int(bad), int(outside)
 
 
 # ---------------------------------------------------------------------------
