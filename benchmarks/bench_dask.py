@@ -70,9 +70,9 @@ def make_problem(rows: int, features: int, block_rows: int = BLOCK_ROWS):
 def start_cluster(workers: int):
     import distributed
 
-    cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                       host="127.0.0.1", dashboard_address=None,
-                                       silence_logs=40)
+    import fastlogit.dask as fld
+
+    cluster = fld.local_cluster(workers, silence_logs=40)
     return cluster, distributed.Client(cluster)
 
 

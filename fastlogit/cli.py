@@ -156,24 +156,24 @@ def cmd_train(args) -> int:
 
         from fastlogit.dask import fit_parts
 
-        if args.on_invalid != "error":
-            raise CLIError("--on-invalid skip is not supported with --scheduler")
         started = time.perf_counter()
         with warnings.catch_warnings():
             # Not converging is reported below (one line) and in the model file.
             warnings.simplefilter("ignore")
-            result, features, rows, classes = fit_parts(
+            result, features, rows, classes, skipped = fit_parts(
                 args.data, args.target, columns=args.features, exclude=args.exclude,
                 positive=args.positive, scheduler=args.scheduler, C=args.C, tol=args.tol,
-                max_iter=args.max_iter, n_threads=args.threads, return_classes=True)
+                max_iter=args.max_iter, n_threads=args.threads, on_invalid=args.on_invalid,
+                return_classes=True, return_skipped=True)
         seconds = time.perf_counter() - started
         save_model(Model(features=features, W=result.W, b=result.b, dtype="float64",
-                         training={"rows": rows, **common, **classes,
+                         training={"rows": rows, "rows_skipped": skipped, **common, **classes,
                                    "objective": result.cost, "converged": result.converged,
                                    "n_iter": result.n_iter, "solver": result.solver,
                                    "passes": result.n_passes,
                                    "scheduler": args.scheduler}), output)
-        print(f"trained on {rows:,} rows of {args.data} on Dask ({args.scheduler}): "
+        dropped = f" ({skipped:,} invalid row(s) skipped)" if skipped else ""
+        print(f"trained on {rows:,} rows of {args.data}{dropped} on Dask ({args.scheduler}): "
               f"{result.solver}, {'converged' if result.converged else 'NOT converged'} after "
               f"{result.n_iter} iteration(s), {result.n_passes} pass(es) over the data in "
               f"{seconds:.1f} s\nmodel written to {output}")

@@ -20,7 +20,7 @@ from fastlogit.io.readers import open_table
 from fastlogit.scoring import first_invalid, invalid_rows
 
 __all__ = ["TrainingTable", "choose_features", "label_classes", "targets_from_labels",
-           "load_training_table"]
+           "check_invalid_rows", "load_training_table"]
 
 LISTED_LABELS = 10
 
@@ -142,6 +142,27 @@ def label_classes(raw: np.ndarray, positive: str | None, where: str) -> dict:
     return {"positive": _plain(wanted), "negative": _plain(negative)}
 
 
+def check_invalid_rows(table: np.ndarray, names: Sequence[str], label: str, row_label,
+                       on_invalid: str) -> np.ndarray | None:
+    """The training rule for rows holding NaN or inf (or a missing label).
+
+    ``table`` holds the columns ``names`` side by side (features, then the
+    target, or any of them alone: one part's labels, say); ``label`` names
+    the file and ``row_label(i)`` its row i in messages.  Returns None when
+    every row is finite; otherwise, with ``on_invalid="error"`` raises an
+    InputError naming the first such row and column, with ``"skip"`` returns
+    the mask of the rows to leave out.
+    """
+    bad = invalid_rows(table)
+    if bad is None:
+        return None
+    if on_invalid == "error":
+        i, j = first_invalid(table)
+        raise InputError(f"{label} {row_label(i)}, column {names[j]!r}: {float(table[i, j])!r} "
+                         f"is not a finite number (--on-invalid skip to leave such rows out)")
+    return bad
+
+
 def load_training_table(path, target: str, *, features: Sequence[str] | None = None,
                         exclude: Sequence[str] | None = None, positive: str | None = None,
                         on_invalid: str = "error", what: str = "DATA") -> TrainingTable:
@@ -172,17 +193,11 @@ def load_training_table(path, target: str, *, features: Sequence[str] | None = N
     m = X.shape[0]
     if m == 0:
         raise InputError(f"{label} has no rows to train on")
-    table = np.column_stack([X, y])
-    bad = invalid_rows(table)
+    bad = check_invalid_rows(np.column_stack([X, y]), names + [target], label, row_label,
+                             on_invalid)
     kept = np.arange(m)  # file row of each kept row, for messages
     dropped = 0
     if bad is not None:
-        if on_invalid == "error":
-            i, j = first_invalid(table)
-            name = (names + [target])[j]
-            hint = "--on-invalid skip to leave such rows out"
-            raise InputError(f"{label} {row_label(i)}, column {name!r}: {float(table[i, j])!r} "
-                             f"is not a finite number ({hint})")
         dropped = int(bad.sum())
         X, y, kept = X[~bad], y[~bad], kept[~bad]
         if X.shape[0] == 0:

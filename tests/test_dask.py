@@ -50,9 +50,7 @@ class TaskInputs(distributed.diagnostics.plugin.SchedulerPlugin):
 
 @pytest.fixture(scope="module")
 def cluster():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  host="127.0.0.1", dashboard_address=None,
-                                  silence_logs=50) as cluster:
+    with fld.local_cluster(2, silence_logs=50) as cluster:
         plugin = TaskInputs()
         plugin.scheduler = cluster.scheduler     # add_plugin does not call start()
         cluster.scheduler.add_plugin(plugin)
@@ -257,13 +255,16 @@ def breast_cancer():
     return X, y.astype(np.float64)
 
 
+@pytest.mark.parametrize("rows_per_block", [150, 8], ids=["4-blocks", "72-blocks"])
 @pytest.mark.parametrize("scaled", [False, True], ids=["unscaled", "scaled"])
-def test_newton_on_dask_reaches_the_in_memory_optimum_in_few_passes(client, breast_cancer, scaled):
+def test_newton_on_dask_reaches_the_in_memory_optimum_in_few_passes(client, breast_cancer, scaled,
+                                                                    rows_per_block):
     X_np, y = breast_cancer
     if scaled:
         X_np = (X_np - X_np.mean(axis=0)) / X_np.std(axis=0)
     l2 = 1 / X_np.shape[0]                                  # C = 1
-    X = da.from_array(X_np, chunks=((150, 150, 150, 119), 30))
+    # 72 blocks: more than one group of COMBINE_GROUP (64) block sums.
+    X = da.from_array(X_np, chunks=(rows_per_block, 30))
     got = fld.fit(X, y, l2=l2)
     want = fit_in_memory(X_np, y, l2=l2, tol=1e-12, solver="newton")
     assert got.converged and got.solver == "newton"
@@ -271,9 +272,9 @@ def test_newton_on_dask_reaches_the_in_memory_optimum_in_few_passes(client, brea
     assert abs(got.b - want.b) <= 1e-6 * max(abs(want.b), np.max(np.abs(want.W)))
     # Unscaled, L-BFGS needed hundreds of passes (and did not converge).
     assert got.n_passes <= 15, got.n_passes
-    # The sums are added in block order at one task: the bits depend on the
-    # row chunks only, not on the shape of the gathering tree.
-    for split_every in (2, 3):
+    # The sums are added in groups fixed by the row chunks: the bits do not
+    # depend on the fan-in of the tree of tasks.
+    for split_every in ((2, 3) if X.numblocks[0] < 10 else (5,)):
         other = fld.fit(X, y, l2=l2, split_every=split_every)
         assert _same(other.W, got.W) and other.b == got.b and other.n_passes == got.n_passes
 
@@ -356,6 +357,53 @@ def test_no_task_receives_more_than_one_block_of_X(client, cluster, data, tmp_pa
         assert sum(n >= 0.9 * block_bytes for n in inputs) <= 1, key
 
 
+def test_no_task_receives_more_than_one_group_of_block_sums(client, cluster, data, X_np):
+    """150 row blocks: their Newton sums are added 64 at a time (3 groups, then
+    the 3 group sums), so no task holds more than COMBINE_GROUP rows of
+    partials, whatever split_every; and the bits do not depend on it."""
+    X, W, b, Y, _ = data
+    X = X.rechunk((400, 6)).persist()
+    distributed.wait(X)
+    blocks, n = X.numblocks[0], X.shape[1]
+    assert blocks == 150
+    width = 4 + n + (n + 1) * (n + 2) // 2                   # Newton's row of sums
+    bound = fld.COMBINE_GROUP * width * 8
+    records = cluster.plugin.input_bytes
+    fits = {}
+    for split_every in (None, 5, 1000):
+        records.clear()
+        fits[split_every] = fld.fit(X, Y, l2=1e-2, split_every=split_every)
+        sums = {key: inputs for key, inputs in records.items()
+                if "-newton-sum-" in str(key) or "-newton-gather-" in str(key)}
+        passes = fits[split_every].n_passes
+        # Each pass: one task per group (3), then one for the 3 group sums.
+        assert sum("-newton-sum-" in str(key) for key in sums) == 4 * passes
+        worst = max(sum(inputs) for inputs in sums.values())
+        assert 0.9 * bound <= worst <= bound < blocks * width * 8 / 2, (worst, bound, split_every)
+    for other in (5, 1000):
+        assert _same(fits[other].W, fits[None].W) and fits[other].b == fits[None].b
+    # The same bits as the in-memory twin of the grouped combination.
+    want = fld.in_memory_cost_and_gradients(X_np, W, b, Y, X.chunks[0], l2=0.1)
+    for split_every in (2, 7, None):
+        J, dW, db = fld.cost_and_gradients(X, W, b, Y, l2=0.1, split_every=split_every)
+        assert J == want[0] and db == want[2] and _same(dW, want[1]), split_every
+
+
+def test_combine_in_groups_adds_64_rows_at_a_time():
+    from fastlogit._kernels import combine_partials
+
+    rng = np.random.default_rng(5)
+    P = rng.normal(size=(64 * 64 + 3, 4)) * 10.0 ** rng.integers(-8, 8, size=(64 * 64 + 3, 1))
+    assert _same(fld.combine_in_groups(P[:64]), combine_partials(P[:64]))
+    level1 = np.stack([combine_partials(P[lo:lo + 64]) for lo in range(0, len(P), 64)])
+    level2 = np.stack([combine_partials(level1[lo:lo + 64]) for lo in range(0, len(level1), 64)])
+    assert level1.shape[0] == 65 and level2.shape[0] == 2
+    assert _same(fld.combine_in_groups(P), combine_partials(level2))
+    assert np.allclose(fld.combine_in_groups(P), P.sum(axis=0), rtol=1e-12, atol=0)
+    with pytest.raises(ValueError, match="P must have shape"):
+        fld.combine_in_groups(np.zeros(3))
+
+
 def test_score_parts_reads_a_folder_of_parts_as_one_data_set(client, cluster, data, X_np, tmp_path):
     pq = pytest.importorskip("pyarrow.parquet")
     import pyarrow as pa
@@ -411,6 +459,23 @@ def test_scheduler_option_is_checked():
     with pytest.raises(ValueError, match="positive worker count"):
         with fld.scheduler_client("local:0"):
             pass
+
+
+def test_local_cluster_starts_while_the_default_dashboard_port_is_taken():
+    # A notebook's cluster often holds 8787; `--scheduler local:N` must neither fail nor warn
+    # (the suite turns warnings into errors) and must listen on loopback only.
+    import socket
+
+    with socket.socket() as taken:
+        try:
+            taken.bind(("127.0.0.1", 8787))
+            taken.listen()
+        except OSError:
+            pass                                   # already taken by someone else: same test
+        with fld.scheduler_client("local:1") as client:
+            assert client.submit(abs, -3).result() == 3
+            http = client.cluster.scheduler.http_server
+    assert http.address == "127.0.0.1" and http.port != 8787
 
 
 def test_estimator_accepts_dask_inputs(client, data, X_np):

@@ -138,3 +138,132 @@ def test_score_dataframe_with_nullable_and_categorical_columns():
     np.testing.assert_array_equal(got, want)
     with pytest.raises(TypeError, match="column 'c'"):
         fld.score_dataframe(df, np.array([[1.0]]), 0.0, ["c"])
+
+
+def test_a_failing_part_leaves_no_output_folder_and_no_temporary_folder(npy_parts, tmp_path):
+    """Part p0 is scored and written before p1 fails (a NaN row): the output
+    is all or nothing, so neither the output folder nor a temporary sibling
+    is left; an existing output folder keeps exactly what it held."""
+    import dask
+
+    folder, _ = npy_parts
+    X1 = np.load(folder / "p1.npy")
+    X1[3, 1] = np.nan
+    np.save(folder / "p1.npy", X1)
+    out = tmp_path / "out"
+    with dask.config.set(scheduler="sync"):            # p0 first, then p1 fails
+        with pytest.raises(ValueError, match=r"p1.npy.*row 4, column '1'"):
+            fld.score_parts(MODEL, folder, out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["parts"]
+    out.mkdir()
+    (out / "p0.npy").write_bytes(b"old")
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match=r"p1.npy.*row 4, column '1'"):
+        fld.score_parts(MODEL, folder, out)
+    assert _bytes(out) == {"notes.txt": b"mine", "p0.npy": b"old"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "parts"]
+    # Success into the existing folder: the parts replace their namesakes only.
+    fld.score_parts(MODEL, folder, out, on_invalid="nan")
+    assert sorted(_bytes(out)) == ["notes.txt", "p0.npy", "p1.npy"]
+    assert (out / "notes.txt").read_text() == "mine" and np.load(out / "p0.npy").shape == (10,)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "parts"]
+
+
+def test_atomic_folder_is_all_or_nothing(tmp_path):
+    import os
+
+    from fastlogit.io.files import atomic_folder
+
+    target = tmp_path / "a" / "b"
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_folder(target) as tmp:
+            (tmp / "x.txt").write_text("half")
+            raise KeyboardInterrupt
+    assert list((tmp_path / "a").iterdir()) == []
+    with atomic_folder(target) as tmp:
+        assert tmp.parent == target.parent and not target.exists()
+        (tmp / "x.txt").write_text("done")
+    assert [p.name for p in (tmp_path / "a").iterdir()] == ["b"]
+    assert (target / "x.txt").read_text() == "done"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o777 & ~umask
+
+
+@pytest.fixture
+def parts_with_invalid_rows(tmp_path):
+    """Two Parquet parts; part-0 row 6 has a NaN feature, part-1 row 101 a missing label."""
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 2))
+    y = (rng.random(400) < 1 / (1 + np.exp(-x[:, 0]))).astype(float)
+    x[5, 1] = np.nan
+    y[300] = np.nan
+    for k in range(2):
+        rows = slice(200 * k, 200 * (k + 1))
+        pq.write_table(pa.table({"a": x[rows, 0], "b": x[rows, 1], "y": y[rows]}),
+                       folder / f"part-{k}.parquet")
+    return folder, x, y
+
+
+def test_fit_parts_leaves_out_invalid_rows_as_the_in_memory_trainer(parts_with_invalid_rows):
+    from fastlogit.training_table import load_training_table
+
+    folder, x, y = parts_with_invalid_rows
+    with pytest.raises(ValueError, match=r"INPUT part '[^']*part-[01].parquet' row (6|101), "
+                                         r"column '(b|y)': nan is not a finite number"):
+        fld.fit_parts(folder, "y", C=1.0)
+    res, features, rows, skipped = fld.fit_parts(folder, "y", C=1.0, on_invalid="skip",
+                                                 tol=1e-10, return_skipped=True)
+    assert features == ["a", "b"] and rows == 398 and skipped == 2
+    keep = np.isfinite(x).all(axis=1) & np.isfinite(y)
+    want = fastlogit.fit(x[keep], y[keep], l2=1 / (1.0 * 398), tol=1e-10)
+    assert res.converged
+    np.testing.assert_allclose(res.W, want.W, rtol=1e-6, atol=0)
+    assert abs(res.b - want.b) <= 1e-6 * np.max(np.abs(want.W))
+    # The rule is the in-memory trainer's: the same rows left out.
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    whole = folder.parent / "whole.parquet"
+    pq.write_table(pa.concat_tables([pq.read_table(p) for p in sorted(folder.iterdir())]), whole)
+    table = load_training_table(whole, "y", on_invalid="skip")
+    assert table.rows_skipped == skipped and table.X.shape[0] == rows
+
+
+def test_command_line_trains_on_parts_with_on_invalid_skip(parts_with_invalid_rows, tmp_path,
+                                                           capsys):
+    from fastlogit.cli import main
+    from fastlogit.model_io import load_model
+
+    folder, x, y = parts_with_invalid_rows
+    out = tmp_path / "model.json"
+    assert main(["train", str(folder), "--target", "y", "--scheduler", "local:1",
+                 "-o", str(out)]) == 1
+    assert "is not a finite number (--on-invalid skip" in capsys.readouterr().err
+    assert not out.exists()
+    assert main(["train", str(folder), "--target", "y", "--scheduler", "local:1",
+                 "--on-invalid", "skip", "-o", str(out)]) == 0
+    assert "trained on 398 rows" in capsys.readouterr().out
+    model = load_model(out)
+    assert model.training["rows"] == 398 and model.training["rows_skipped"] == 2
+
+
+def test_bench_fit_rows_have_a_dask_row_that_reports_passes():
+    from fastlogit.bench.fit import PEERS, FitRow, format_rows, objective
+
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(800, 3))
+    y = (rng.random(800) < 1 / (1 + np.exp(-X @ [1.0, -0.5, 0.25]))).astype(float)
+    w, b, passes = PEERS["fastlogit-dask"](X, y, 1.0)
+    want = PEERS["fastlogit"](X, y, 1.0)
+    assert 1 <= passes <= 15
+    assert abs(objective(X, y, 1.0, w, b) - objective(X, y, 1.0, want[0], want[1])) <= 1e-8
+    # Not a peer: the speed-up column compares fastlogit with the other libraries only.
+    table = format_rows([FitRow("c", "fastlogit", 1.0, 0.0, 3),
+                         FitRow("c", "fastlogit-dask", 0.1, 0.0, 4),
+                         FitRow("c", "sklearn-lbfgs", 2.0, 0.0, 9)])
+    assert "2.00x" in table.splitlines()[1] and "passes over X" in table

@@ -153,8 +153,8 @@ def estimate_seconds(args, threads: list, peers) -> float:
         return load.estimate_seconds(_loaded_cases(args), args.load, args.max_seconds)
     if args.crossover:
         return 3 * 11 * 1.5
-    if args.fit:    # five data sets, four libraries, ~0.3 s a fit on average here
-        return 5 * 4 * args.repeat * 0.3 + 10
+    if args.fit:    # five data sets, four libraries and fastlogit on Dask, ~0.3 s a fit here
+        return 5 * 5 * args.repeat * 0.3 + 10
     n_impls = 3 + len([p for p in peers if import_peer(p) is not None])
     total = 0.0
     for kernel, shape in cases_from_args(args):

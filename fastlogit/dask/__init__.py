@@ -19,10 +19,11 @@ array chunked along rows only; Y (1, m) or (m,); W (n, 1); b scalar.
 Reproducibility of :func:`cost_and_gradients`
 ---------------------------------------------
 Each row block's *unnormalised* sums (loss, X^T r, sum r, weight) come from
-the compiled fused kernel, exactly as the in-memory call computes them.  The
-tree reduction only gathers these partials, in block order; the root combines
-them with the kernel's own compensated (Neumaier) summation, in block order.
-So:
+the compiled fused kernel, exactly as the in-memory call computes them.  They
+are added with the kernel's own compensated (Neumaier) summation, in block
+order, in fixed groups of 64 consecutive blocks, then the groups' sums in
+groups of 64, and so on (:func:`combine_in_groups`; up to 64 blocks, one
+combine of all of them).  No task receives more than 64 blocks' sums.  So:
 
 1. The result does not depend on the number of workers, the order in which
    tasks finish, retries after a lost worker, ``split_every``, or
@@ -57,8 +58,11 @@ from fastlogit.dask.arrays import (
     score_dataframe,
     sigmoid,
 )
-from fastlogit.dask.parts import Parts, fit_parts, read_parts, scheduler_client, score_parts
+from fastlogit.dask.parts import (Parts, fit_parts, local_cluster, read_parts, scheduler_client,
+                                  score_parts)
 from fastlogit.dask.reductions import (
+    COMBINE_GROUP,
+    combine_in_groups,
     combine_partials,
     cost_and_gradients,
     in_memory_cost_and_gradients,
@@ -76,10 +80,13 @@ __all__ = [
     "in_memory_cost_and_gradients",
     "kernel_row_chunks",
     "combine_partials",
+    "combine_in_groups",
+    "COMBINE_GROUP",
     "fit",
     "Parts",
     "read_parts",
     "score_parts",
     "fit_parts",
     "scheduler_client",
+    "local_cluster",
 ]

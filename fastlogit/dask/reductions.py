@@ -1,11 +1,22 @@
 """Cost, gradients and fitting over a row-chunked dask X.
 
-Each row block's unnormalised sums come from the compiled fused kernel; the
-tree reduction gathers them in block order and the root combines them with
-the kernel's own compensated summation (see the package docstring for when
-the result equals the in-memory call bit for bit).  The kernel's rules, its
-reduction chunks and its combine, are used from one place here:
-:func:`kernel_row_chunks` and :func:`combine_partials`.
+Each row block's unnormalised sums come from the compiled fused kernel; they
+are added up in fixed groups of consecutive blocks, then the groups' sums in
+groups, and so on, each group with the kernel's own compensated summation
+(see the package docstring for when the result equals the in-memory call bit
+for bit).  The kernel's rules, its reduction chunks and its combine, are
+used from one place here: :func:`kernel_row_chunks`, :func:`combine_partials`
+and :func:`combine_in_groups`.
+
+Memory
+------
+The groups hold ``COMBINE_GROUP`` (64, the kernel's own largest combine)
+consecutive rows; their boundaries depend on the number of row blocks only.
+So no task ever receives more than ``COMBINE_GROUP * width * 8`` bytes of
+partials (``width`` doubles per block row: n + 3 for the cost and gradient,
+(n + 1)(n + 2) / 2 + n + 4 for Newton, 10.5 MB at n = 200), whatever the
+number of blocks, and the result does not depend on ``split_every`` (the
+fan-in of the concatenations below each group's sum) or on the scheduler.
 """
 from __future__ import annotations
 
@@ -41,13 +52,14 @@ from fastlogit.dask.arrays import (
 if TYPE_CHECKING:  # pragma: no cover
     import dask.array
 
-__all__ = ["kernel_row_chunks", "combine_partials", "cost_and_gradients",
-           "in_memory_cost_and_gradients", "partials_graph", "finish_partials", "block_arrays",
-           "check_split_every"]
+__all__ = ["COMBINE_GROUP", "kernel_row_chunks", "combine_partials", "combine_in_groups",
+           "cost_and_gradients", "in_memory_cost_and_gradients", "partials_graph",
+           "finish_partials", "finish_sums", "block_arrays", "check_split_every"]
 
-# Default fan-in of the tree reduction: the partials are (n + 3) doubles per
-# block, so fan-in bounds task count at the top, not memory.
-_SPLIT_EVERY = 32
+# Rows added up by one combine: the kernel's own most chunk partials combined
+# at once.  So the blocks of kernel_row_chunks (at most 64) form ONE group and
+# the distributed sums equal the in-memory call's bit for bit.
+COMBINE_GROUP = _kernels.REDUCTION_CHUNKS
 
 
 # ---------------------------------------------------------------------------
@@ -85,6 +97,37 @@ def combine_partials(P: NDArray) -> NDArray:
     return np.asarray(_kernels.combine_partials(P), dtype=np.float64)
 
 
+def _group_bounds(n_rows: int) -> list[tuple[int, int]]:
+    # The one rule for the groups: COMBINE_GROUP consecutive rows, the last
+    # one shorter.  A function of the number of rows only.
+    return [(lo, min(lo + COMBINE_GROUP, n_rows)) for lo in range(0, n_rows, COMBINE_GROUP)]
+
+
+def combine_in_groups(P: NDArray) -> NDArray:
+    """Column sums of the (rows, width) partials ``P``, as the Dask reductions add them.
+
+    Rows are added (:func:`combine_partials`: in order, Neumaier-compensated)
+    in groups of ``COMBINE_GROUP`` consecutive rows; each group gives one
+    compensated row (its [sum, compensation] pair folded, which is what the
+    combine of pairs does with it anyway); the group rows are added the same
+    way, level by level, until one group is left.  Up to ``COMBINE_GROUP``
+    rows that is :func:`combine_partials` itself.  The bits depend on the
+    number of rows and their values only.
+
+    Examples
+    --------
+    >>> import numpy as np, fastlogit.dask as fld
+    >>> fld.combine_in_groups(np.ones((1000, 2))).tolist()
+    [1000.0, 1000.0]
+    """
+    P = np.asarray(P, dtype=np.float64)
+    if P.ndim != 2:
+        raise ValueError(f"P must have shape (rows, width); got shape {P.shape}")
+    while P.shape[0] > COMBINE_GROUP:
+        P = np.stack([combine_partials(P[lo:hi]) for lo, hi in _group_bounds(P.shape[0])])
+    return combine_partials(P)
+
+
 # ---------------------------------------------------------------------------
 # Cost and gradients: per-block kernel sums, gathered and combined in order
 # ---------------------------------------------------------------------------
@@ -118,14 +161,25 @@ def _block_partials(X_block, Y_block, sw_block, W_vec, b, n_threads):
 
 
 def _stack(*parts):
-    # Keeps block order: the root sums the rows in exactly this order.
+    # Keeps block order: the group's sum adds the rows in exactly this order.
     return np.concatenate(parts, axis=0)
 
 
+def _group_sum(*parts):
+    # One group's compensated sum, as a (1, width) row for the next level.
+    return combine_partials(np.concatenate(parts, axis=0))[None, :]
+
+
 def finish_partials(partials: NDArray, W_vec: NDArray, l2: float, dtype) -> tuple[float, NDArray, float]:
-    """(J, dW (n, 1), db) from the stacked cost/gradient block partials of
-    :func:`partials_graph`, as ``fastlogit.cost_and_gradients`` gives them."""
-    total = combine_partials(partials)
+    """(J, dW (n, 1), db) from the stacked (blocks, n + 3) cost/gradient block
+    partials, added up as on Dask (:func:`combine_in_groups`)."""
+    return finish_sums(combine_in_groups(partials), W_vec, l2, dtype)
+
+
+def finish_sums(total: NDArray, W_vec: NDArray, l2: float, dtype) -> tuple[float, NDArray, float]:
+    """(J, dW (n, 1), db) from the summed cost/gradient partials (n + 3 numbers),
+    as ``fastlogit.cost_and_gradients`` gives them."""
+    total = np.asarray(total, dtype=np.float64).reshape(-1)
     loss, db_sum, weight_sum, dW_sum = total[0], total[1], total[2], total[3:]
     check_reduced_sums(0, weight_sum)
     J = float(loss) / float(weight_sum)
@@ -137,15 +191,19 @@ def finish_partials(partials: NDArray, W_vec: NDArray, l2: float, dtype) -> tupl
 
 def partials_graph(X, Y1, sw1, W_vec, b, n_threads, split_every, *, block=None,
                    width: int | None = None, name: str = "partials"):
-    """Delayed nodes that yield, concatenated, the (blocks, width) partials of
-    ``block(X_b, Y_b, sw_b, W_vec, b, n_threads)`` over X's row blocks (one
-    row each), gathered by a tree of concatenations (fan-in ``split_every``)
-    that keeps block order; and the token of the graph.
+    """A delayed node yielding the (1, width) sums of ``block(X_b, Y_b, sw_b,
+    W_vec, b, n_threads)`` over X's row blocks (one row each), and the token
+    of the graph.
+
+    The rows are added in the groups of :func:`combine_in_groups`, one task
+    per group and level; below each group's sum, when ``split_every`` is
+    smaller than the group, a tree of concatenations (fan-in ``split_every``,
+    block order kept) gathers its rows.  No task receives more than
+    ``COMBINE_GROUP`` rows, and the result depends on the row chunks only,
+    never on ``split_every``.
 
     ``block`` defaults to the cost/gradient partials ((n + 3) wide) of
     :func:`cost_and_gradients`; :func:`fastlogit.dask.fit` passes Newton's.
-    The caller combines the rows in order (:func:`combine_partials`), so the
-    result depends on the row chunks only, never on ``split_every``.
     """
     import dask
     da = dask_array_module()
@@ -160,13 +218,24 @@ def partials_graph(X, Y1, sw1, W_vec, b, n_threads, split_every, *, block=None,
                             name=f"fastlogit-{name}-" + token)
     nodes = list(partials.to_delayed(optimize_graph=False).ravel())
     stack = dask.delayed(_stack, pure=True)
+    group_sum = dask.delayed(_group_sum, pure=True)
     level = 0
-    while len(nodes) > split_every:
-        nodes = [stack(*nodes[i:i + split_every],
-                       dask_key_name=f"fastlogit-gather-{name}-{level}-{i // split_every}-{token}")
-                 for i in range(0, len(nodes), split_every)]
+    while True:
+        sums = []
+        for g, (lo, hi) in enumerate(_group_bounds(len(nodes))):
+            group, step = nodes[lo:hi], 0
+            while len(group) > split_every:
+                group = [stack(*group[i:i + split_every],
+                               dask_key_name=f"fastlogit-{name}-gather-{level}-{g}-{step}-"
+                                             f"{i // split_every}-{token}")
+                         for i in range(0, len(group), split_every)]
+                step += 1
+            sums.append(group_sum(*group,
+                                  dask_key_name=f"fastlogit-{name}-sum-{level}-{g}-{token}"))
+        nodes = sums
+        if len(nodes) == 1:
+            return nodes[0], token
         level += 1
-    return nodes, token
 
 
 def _prepare_cost_inputs(X, W, b, Y, sample_weight, l2):
@@ -183,9 +252,10 @@ def _prepare_cost_inputs(X, W, b, Y, sample_weight, l2):
 
 
 def check_split_every(split_every) -> int:
-    """The fan-in of the gathering tree (None: the default, 32)."""
+    """The fan-in of the concatenations below each group's sum (None: the
+    default, ``COMBINE_GROUP``: no concatenation tasks)."""
     if split_every is None:
-        return _SPLIT_EVERY
+        return COMBINE_GROUP
     if isinstance(split_every, bool) or not isinstance(split_every, int) or split_every < 2:
         raise ValueError(f"split_every must be an int >= 2 or None; got {split_every!r}")
     return split_every
@@ -198,10 +268,10 @@ def cost_and_gradients(X: "dask.array.Array", W: ArrayLike, b: float, Y, *,
 
     ``J = sum_i s_i loss_i / sum_i s_i + (l2 / 2) ||W||^2`` and its gradients.
     Each row block's unnormalised sums come from the compiled fused kernel;
-    the tree gathers them in block order (fan-in ``split_every``) and the
-    root adds them with the kernel's compensated summation, in block order.
-    The result depends on the row chunks only, never on the workers or task
-    timing; see the module docstring for when it equals the in-memory call
+    they are added with the kernel's compensated summation in fixed groups of
+    consecutive blocks (:func:`combine_in_groups`), so no task holds more
+    than ``COMBINE_GROUP`` blocks' sums.  The result depends on the row chunks
+    only, never on the workers, task timing or ``split_every``; see the module docstring for when it equals the in-memory call
     bit for bit (and by how much it may differ otherwise).
 
     Parameters
@@ -216,7 +286,8 @@ def cost_and_gradients(X: "dask.array.Array", W: ArrayLike, b: float, Y, *,
     n_threads : int, optional
         Threads per task; the bits do not depend on it.
     split_every : int, optional
-        Fan-in of the gathering tree (default 32).
+        Fan-in of the concatenations below each group's sum (default 64: none);
+        the result does not depend on it.
     compute : bool
         False returns a ``dask.delayed`` object yielding the tuple.
 
@@ -238,14 +309,10 @@ def cost_and_gradients(X: "dask.array.Array", W: ArrayLike, b: float, Y, *,
 
     X, W_vec, b, Y1, sw1, l2, dtype = _prepare_cost_inputs(X, W, b, Y, sample_weight, l2)
     split_every = check_split_every(split_every)
-    nodes, token = partials_graph(X, Y1, sw1, W_vec, b, n_threads, split_every)
-    result = dask.delayed(_finish_nodes, pure=True)(
-        W_vec, l2, dtype, *nodes, dask_key_name="fastlogit-cost_and_gradients-" + token)
+    total, token = partials_graph(X, Y1, sw1, W_vec, b, n_threads, split_every)
+    result = dask.delayed(finish_sums, pure=True)(
+        total, W_vec, l2, dtype, dask_key_name="fastlogit-cost_and_gradients-" + token)
     return result.compute() if compute else result
-
-
-def _finish_nodes(W_vec, l2, dtype, *nodes):
-    return finish_partials(np.concatenate(nodes, axis=0), W_vec, l2, dtype)
 
 
 def in_memory_cost_and_gradients(X: ArrayLike, W: ArrayLike, b: float, Y: ArrayLike,
@@ -254,7 +321,7 @@ def in_memory_cost_and_gradients(X: ArrayLike, W: ArrayLike, b: float, Y: ArrayL
     """What :func:`cost_and_gradients` computes, on a NumPy X cut into ``row_chunks``.
 
     The bit-for-bit twin of the distributed computation (same kernel calls on
-    the same blocks, same combination), for checking a cluster's result on
+    the same blocks, same grouped combination: :func:`combine_in_groups`), for checking a cluster's result on
     one machine.
 
     Examples

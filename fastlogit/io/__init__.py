@@ -1,12 +1,13 @@
 """Tables in and scores out: readers, writers and file safety.
 
-* :mod:`fastlogit.io.files`: user-facing errors, output-path checks, atomic output;
+* :mod:`fastlogit.io.files`: user-facing errors, output-path checks, atomic output (files, folders);
 * :mod:`fastlogit.io.readers`: :func:`open_table` by suffix (CSV, .npy, .npz, Parquet);
 * :mod:`fastlogit.io.writers`: score writers (.npy, CSV, Parquet).
 """
 from fastlogit.io.files import (
     InputError,
     OutputError,
+    atomic_folder,
     atomic_output,
     check_distinct_paths,
     check_output_path,
@@ -19,6 +20,7 @@ __all__ = [
     "InputError",
     "OutputError",
     "atomic_output",
+    "atomic_folder",
     "check_distinct_paths",
     "check_output_path",
     "open_table",

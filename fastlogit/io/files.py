@@ -10,11 +10,15 @@ output-path checks and atomic output.
 * :func:`atomic_output`: the one atomic-write helper (tables, parts, plots,
   model files): a temporary file in the target's folder renamed over the
   target on success, deleted on any failure (Ctrl-C included).
+* :func:`atomic_folder`: the same for a folder of files (Dask scoring's
+  output parts): a temporary sibling folder, renamed to the target on
+  success, deleted with everything in it on any failure.
 """
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
@@ -23,6 +27,7 @@ __all__ = [
     "InputError",
     "OutputError",
     "atomic_output",
+    "atomic_folder",
     "check_output_path",
     "check_distinct_paths",
     "need_pyarrow",
@@ -128,11 +133,12 @@ def check_distinct_paths(outputs: Iterable[tuple[str, str | os.PathLike]],
         seen[key] = (what, out)
 
 
-def _default_file_mode() -> int:
-    # mkstemp creates 0600; give the final file the mode open() would have given it.
+def _default_file_mode(full: int = 0o666) -> int:
+    # mkstemp creates 0600 (mkdtemp 0700); give the final file (0o666) or
+    # folder (0o777) the mode open() or mkdir() would have given it.
     umask = os.umask(0)
     os.umask(umask)
-    return 0o666 & ~umask
+    return full & ~umask
 
 
 @contextlib.contextmanager
@@ -160,4 +166,54 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+        raise
+
+
+def _discard_folder(tmp: Path) -> None:
+    # Renamed away first: a task still running elsewhere (a Dask worker after
+    # another part failed) names files by the old path, so from now on it can
+    # create nothing in here; then deleted with whatever it holds.
+    trash = tmp.with_name(tmp.name + ".discard")
+    try:
+        os.rename(tmp, trash)
+    except OSError:
+        trash = tmp
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
+    """Context manager for a folder of files written all or nothing.
+
+    Yields a new, empty temporary folder next to ``path`` (its parent folders
+    are created if missing).  On a clean exit the temporary folder is renamed
+    to ``path`` in one step; if ``path`` is already a folder, the files are
+    renamed into it one by one instead (replacing files of the same names,
+    leaving its other files alone) once every file is complete.  On any
+    exception (Ctrl-C included) the temporary folder is deleted with
+    everything in it and ``path`` is left as it was.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> target = os.path.join(tempfile.mkdtemp(), "parts")
+    >>> with atomic_folder(target) as tmp:
+    ...     _ = (tmp / "a.txt").write_text("done")
+    >>> sorted(os.listdir(target))
+    ['a.txt']
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        yield tmp
+        os.chmod(tmp, _default_file_mode(0o777))
+        if not path.is_dir():
+            os.rename(tmp, path)
+        else:
+            for entry in sorted(tmp.iterdir()):
+                os.replace(entry, path / entry.name)
+            tmp.rmdir()
+    except BaseException:
+        _discard_folder(tmp)
         raise
