@@ -1,12 +1,24 @@
-/* Per-element cost of the fl_math.h kernels, cache-resident (2048 elements, min over 60
-   interleaved trials: the minimum is what a shared, noisy machine distorts least).  Build it
-   against this checkout's header, and with -DOLD against a checkout from before issue 11
-   (where the loss kernels wrote per-example losses that Cython summed pairwise):
+"""Per-element cost of the fl_math.h kernels, cache-resident: ns per element.
 
-     gcc -O3 -fno-math-errno -ffp-contract=off -Ifastlogit/src benchmarks/element_costs.c -o /tmp/ec -lm
-     gcc -O3 -fno-math-errno -ffp-contract=off -DOLD -IOLD_CHECKOUT/fastlogit/src \
-         benchmarks/element_costs.c -o /tmp/ec_old -lm
-     /tmp/ec_old; /tmp/ec          # ns per element, the clone this CPU runs best */
+    python benchmarks/element_costs.py                    # this checkout
+    python benchmarks/element_costs.py --old OLD_CHECKOUT # and a checkout from before issue 11
+
+Compiles a small C driver against each checkout's fastlogit/src/fl_math.h (with -DOLD for
+the old one, whose loss kernels wrote per-example losses that Cython then summed
+pairwise), runs them alternately (--runs times), and prints the minimum per kernel: 2048
+elements, minimum over 60 interleaved trials, the clone this CPU runs best.  The minimum
+is what a shared, noisy machine distorts least.  Needs gcc.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+FLAGS = ["-O3", "-fno-math-errno", "-ffp-contract=off"]
+SOURCE = r"""
 #include "fl_math.h"
 #include <stdlib.h>
 #include <stdio.h>
@@ -50,3 +62,48 @@ int main(){
   }
   for(int i=0;i<nv;i++) printf("%-34s %.3f\n",names[i],best[i]);
 }
+"""
+
+
+def build(checkout: Path, old: bool, tmp: Path) -> Path:
+    src = tmp / "element_costs.c"
+    src.write_text(SOURCE)
+    exe = tmp / ("ec_old" if old else "ec_new")
+    subprocess.run(["gcc", *FLAGS, *(["-DOLD"] if old else []), f"-I{checkout / 'fastlogit' / 'src'}",
+                    str(src), "-o", str(exe), "-lm"], check=True)
+    return exe
+
+
+def run(exe: Path) -> dict[str, float]:
+    out = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout
+    return {line[:34].strip(): float(line[34:]) for line in out.splitlines() if line.strip()}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--old", type=Path, help="a checkout from before issue 11 (f7ee0c0 or older)")
+    p.add_argument("--runs", type=int, default=2)
+    args = p.parse_args()
+    here = Path(__file__).resolve().parent.parent
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        exes = {"new": build(here, False, tmp)}
+        if args.old:
+            exes["old"] = build(args.old.resolve(), True, tmp)
+        best: dict[str, dict[str, float]] = {k: {} for k in exes}
+        for _ in range(args.runs):
+            for name in ("old", "new"):
+                if name in exes:
+                    for k, v in run(exes[name]).items():
+                        best[name][k] = min(v, best[name].get(k, v))
+    print(f"ns per element, best of {args.runs} runs" + (" (old | new | old/new)" if args.old else ""))
+    for k, v in best["new"].items():
+        if args.old:
+            o = best["old"][k]
+            print(f"{k:34s} {o:7.3f} | {v:7.3f} | {o / v:5.2f}x")
+        else:
+            print(f"{k:34s} {v:7.3f}")
+
+
+if __name__ == "__main__":
+    main()
