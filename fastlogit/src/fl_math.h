@@ -612,7 +612,7 @@ FL_CLONES(fl_log_sigmoid, (const double *z, double *out, ptrdiff_t n), (z, out, 
    1 + E and the log (<= 1 ulp of double each) the loss has a relative error delta < 2^-49.
    fl_exp_short (sigmoid and log_sigmoid, whose results are float32): one-fma range reduction
    (|k| <= 159, |LN2 - ln2| < 2^-55.3: < 2^-48 relative), a degree-8 polynomial (relative error
-   2^-39.68 on |r| <= ln2/2, scripts: docs/numerics.md), one rounding of the sum: relative
+   2^-39.68 on |r| <= ln2/2: scripts/gen_fl_math_coeffs.py), one rounding of the sum: relative
    error < 2^-39.6; 1 + E, the quotient or the log and the last sum add <= 3 ulp of double, so
    the double result r has delta < 2^-39.5.  Rounded to float32 that is at most
    0.5 ulp32 + delta * 2^25 ulp32 < 0.5 + 2^-14.5 ulp32 (0.50005; subnormal float32 results are
