@@ -5,8 +5,9 @@
  * as doubles into P (k rows of ld = n + 1 rounded up to a whole tile, intercept column of
  * ones, zero padding) and S = diag(s h) P with fln_pack_*, then accumulates the upper
  * triangle of S^T P tile by tile with fln_syrk_upper.  Both are compiled once per
- * instruction set (FL_CLONES, as fl_math.h).  No FMA contraction (setup.py compiles with
- * -ffp-contract=off): every clone gives the same bits.
+ * instruction set (as fl_math.h's FL_CLONES).  No implicit FMA contraction (setup.py
+ * compiles with -ffp-contract=off); the tile's multiply-adds are explicit FMAs, an
+ * instruction or glibc's correctly rounded fma(): every clone gives the same bits.
  */
 #ifndef FL_HESSIAN_H
 #define FL_HESSIAN_H
@@ -19,75 +20,118 @@
    multiple of FLN_V (so of FLN_R).  S and P are packed in panels (see fln_pack): the
    FLN_R columns of S and the FLN_V columns of P that a tile reads are contiguous, k rows
    long, so a tile streams two short arrays from L1 instead of striding through the block.
-   The summation order over i is fixed.  The 4 x 8 tile is 8 accumulators of 4 doubles,
-   written with GCC vector types: plain C loops kept the tile on the stack (10x slower),
-   and 8-double vectors spill on AVX2 (16 registers).  Measured on a loaded 2-core AVX2
-   machine: 5.2 G multiply-adds/s, against 6.5 for OpenBLAS's dgemm on one thread. */
-#if defined(__GNUC__)
-typedef double fln_v4 __attribute__((vector_size(32), aligned(8)));
-#define FLN_LD(v, p) __builtin_memcpy(&(v), (p), 32)
-#define FLN_ST(p, v) __builtin_memcpy((p), &(v), 32)
-FL_INLINE void fln_syrk_upper_impl(const double *S, const double *P, ptrdiff_t k,
-                                   ptrdiff_t ld, double *H)
-{
-    for (ptrdiff_t j0 = 0; j0 < ld; j0 += FLN_R) {
-        const double *Sp = S + j0 * k;               /* panel j0 / FLN_R: k rows of FLN_R */
-        for (ptrdiff_t l0 = (j0 / FLN_V) * FLN_V; l0 < ld; l0 += FLN_V) {
-            const double *Pp = P + l0 * k;           /* panel l0 / FLN_V: k rows of FLN_V */
-            double *h = H + j0 * ld + l0;
-            /* Named accumulators: an array indexed in a loop was kept in memory. */
-            fln_v4 a0, a1, b0, b1, c0, c1, d0, d1, p0, p1;
-            FLN_LD(a0, h);          FLN_LD(a1, h + 4);
-            FLN_LD(b0, h + ld);     FLN_LD(b1, h + ld + 4);
-            FLN_LD(c0, h + 2 * ld); FLN_LD(c1, h + 2 * ld + 4);
-            FLN_LD(d0, h + 3 * ld); FLN_LD(d1, h + 3 * ld + 4);
-            for (ptrdiff_t i = 0; i < k; i++) {
-                const double *s = Sp + i * FLN_R, *p = Pp + i * FLN_V;
-                FLN_LD(p0, p);
-                FLN_LD(p1, p + 4);
-                a0 += s[0] * p0; a1 += s[0] * p1;
-                b0 += s[1] * p0; b1 += s[1] * p1;
-                c0 += s[2] * p0; c1 += s[2] * p1;
-                d0 += s[3] * p0; d1 += s[3] * p1;
-            }
-            FLN_ST(h, a0);          FLN_ST(h + 4, a1);
-            FLN_ST(h + ld, b0);     FLN_ST(h + ld + 4, b1);
-            FLN_ST(h + 2 * ld, c0); FLN_ST(h + 2 * ld + 4, c1);
-            FLN_ST(h + 3 * ld, d0); FLN_ST(h + 3 * ld + 4, d1);
-        }
+   The summation order over i is fixed, and every step is one explicit fused multiply-add,
+   H = fma(S, P, H): on x86-64-v3/v4 the 4 x 8 tile is 8 accumulators of 4 doubles
+   (intrinsics: GCC vector types let the accumulators spill), one vfmadd each per row; the
+   baseline clone calls fma() lane by lane (glibc's correctly rounded fma: slower, the same
+   bits).  Without run-time dispatch the portable loop runs (fma() again, same bits). */
+#define FLN_SYRK_PORTABLE \
+    for (ptrdiff_t j0 = 0; j0 < ld; j0 += FLN_R) \
+        for (ptrdiff_t l0 = (j0 / FLN_V) * FLN_V; l0 < ld; l0 += FLN_V) \
+            for (ptrdiff_t i = 0; i < k; i++) \
+                for (int r = 0; r < FLN_R; r++) { \
+                    double s = S[j0 * k + i * FLN_R + r], *h = H + (j0 + r) * ld + l0; \
+                    const double *p = P + l0 * k + i * FLN_V; \
+                    for (int v = 0; v < FLN_V; v++) h[v] = fma(s, p[v], h[v]); \
+                }
+#if FL_DISPATCH
+#include <immintrin.h>
+#define FLN_SYRK_AVX \
+    for (ptrdiff_t j0 = 0; j0 < ld; j0 += FLN_R) { \
+        const double *Sp = S + j0 * k;               /* panel j0 / FLN_R: k rows of FLN_R */ \
+        for (ptrdiff_t l0 = (j0 / FLN_V) * FLN_V; l0 < ld; l0 += FLN_V) { \
+            const double *Pp = P + l0 * k;           /* panel l0 / FLN_V: k rows of FLN_V */ \
+            double *h = H + j0 * ld + l0; \
+            __m256d a0 = _mm256_loadu_pd(h), a1 = _mm256_loadu_pd(h + 4); \
+            __m256d b0 = _mm256_loadu_pd(h + ld), b1 = _mm256_loadu_pd(h + ld + 4); \
+            __m256d c0 = _mm256_loadu_pd(h + 2 * ld), c1 = _mm256_loadu_pd(h + 2 * ld + 4); \
+            __m256d d0 = _mm256_loadu_pd(h + 3 * ld), d1 = _mm256_loadu_pd(h + 3 * ld + 4); \
+            for (ptrdiff_t i = 0; i < k; i++) { \
+                const double *s = Sp + i * FLN_R, *p = Pp + i * FLN_V; \
+                __m256d p0 = _mm256_loadu_pd(p), p1 = _mm256_loadu_pd(p + 4), t; \
+                t = _mm256_broadcast_sd(s); \
+                a0 = _mm256_fmadd_pd(t, p0, a0); a1 = _mm256_fmadd_pd(t, p1, a1); \
+                t = _mm256_broadcast_sd(s + 1); \
+                b0 = _mm256_fmadd_pd(t, p0, b0); b1 = _mm256_fmadd_pd(t, p1, b1); \
+                t = _mm256_broadcast_sd(s + 2); \
+                c0 = _mm256_fmadd_pd(t, p0, c0); c1 = _mm256_fmadd_pd(t, p1, c1); \
+                t = _mm256_broadcast_sd(s + 3); \
+                d0 = _mm256_fmadd_pd(t, p0, d0); d1 = _mm256_fmadd_pd(t, p1, d1); \
+            } \
+            _mm256_storeu_pd(h, a0);          _mm256_storeu_pd(h + 4, a1); \
+            _mm256_storeu_pd(h + ld, b0);     _mm256_storeu_pd(h + ld + 4, b1); \
+            _mm256_storeu_pd(h + 2 * ld, c0); _mm256_storeu_pd(h + 2 * ld + 4, c1); \
+            _mm256_storeu_pd(h + 3 * ld, d0); _mm256_storeu_pd(h + 3 * ld + 4, d1); \
+        } \
     }
-}
-FL_CLONES(fln_syrk_upper, (const double *S, const double *P, ptrdiff_t k, ptrdiff_t ld, double *H),
-          (S, P, k, ld, H))
-#else
-static void fln_syrk_upper(const double *S, const double *P, ptrdiff_t k, ptrdiff_t ld,
-                           double *H)
+__attribute__((target("arch=x86-64-v4"))) FL_UNUSED static void
+fln_syrk_upper_avx512(const double *S, const double *P, ptrdiff_t k, ptrdiff_t ld, double *H)
+{ FLN_SYRK_AVX }
+__attribute__((target("arch=x86-64-v3"))) FL_UNUSED static void
+fln_syrk_upper_avx2(const double *S, const double *P, ptrdiff_t k, ptrdiff_t ld, double *H)
+{ FLN_SYRK_AVX }
+FL_UNUSED static void
+fln_syrk_upper_baseline(const double *S, const double *P, ptrdiff_t k, ptrdiff_t ld, double *H)
+{ FLN_SYRK_PORTABLE }
+FL_UNUSED static void fln_syrk_upper(const double *S, const double *P, ptrdiff_t k, ptrdiff_t ld,
+                                     double *H)
 {
-    for (ptrdiff_t j0 = 0; j0 < ld; j0 += FLN_R)
-        for (ptrdiff_t l0 = (j0 / FLN_V) * FLN_V; l0 < ld; l0 += FLN_V)
-            for (ptrdiff_t i = 0; i < k; i++)
-                for (int r = 0; r < FLN_R; r++)
-                    for (int v = 0; v < FLN_V; v++)
-                        H[(j0 + r) * ld + l0 + v] +=
-                            S[j0 * k + i * FLN_R + r] * P[l0 * k + i * FLN_V + v];
+    if (fl_isa_active == FL_ISA_AVX512) fln_syrk_upper_avx512(S, P, k, ld, H);
+    else if (fl_isa_active == FL_ISA_AVX2) fln_syrk_upper_avx2(S, P, k, ld, H);
+    else fln_syrk_upper_baseline(S, P, k, ld, H);
 }
+#else
+FL_UNUSED static void fln_syrk_upper(const double *S, const double *P, ptrdiff_t k, ptrdiff_t ld,
+                                     double *H)
+{ FLN_SYRK_PORTABLE }
 #endif
 
 /* x~ = [x, 1, 0...] (ld values) of k rows, packed in panels: P holds column panels of
    FLN_V (element (i, j) at (j - j % FLN_V) * k + i * FLN_V + j % FLN_V), S = diag(h) x~
    in panels of FLN_R.  X points at the block's first element; (rs, cs) are its row and
-   column strides (one of them is 1). */
+   column strides (one of them is 1).  A C-ordered block is copied by whole panels of FLN_V
+   data columns (contiguous in each row: vector loads and stores), then the last panel (the
+   remaining data columns, the 1 of the intercept, zero padding; ld = n + 1 rounded up to
+   FLN_V leaves exactly one) row by row; an F-ordered block column by column.  Only copies
+   and the products h_i x_ij: the values do not depend on the path. */
 #define FLN_DEFINE_PACK(T, SUF) \
 FL_INLINE void fln_pack_##SUF##_impl(const T *X, ptrdiff_t rs, ptrdiff_t cs, ptrdiff_t n, \
                                      ptrdiff_t k, const double *h, ptrdiff_t ld, \
-                                     double *P, double *S) \
+                                     double *FL_RESTRICT P, double *FL_RESTRICT S) \
 { \
-    for (ptrdiff_t i = 0; i < k; i++) { \
-        const T *x = X + i * rs; double hi = h[i]; \
-        for (ptrdiff_t j = 0; j < ld; j++) { \
-            double v = j < n ? (double)x[j * cs] : (j == n ? 1.0 : 0.0); \
-            P[(j - j % FLN_V) * k + i * FLN_V + j % FLN_V] = v; \
-            S[(j - j % FLN_R) * k + i * FLN_R + j % FLN_R] = hi * v; \
+    if (cs == 1) { \
+        ptrdiff_t full = n / FLN_V * FLN_V, nd = n - full; \
+        for (ptrdiff_t j0 = 0; j0 < full; j0 += FLN_V) { \
+            double *Pp = P + j0 * k, *S0 = S + j0 * k, *S1 = S + (j0 + FLN_R) * k; \
+            for (ptrdiff_t i = 0; i < k; i++) { \
+                const T *x = X + i * rs + j0; double hi = h[i]; \
+                for (int v = 0; v < FLN_V; v++) Pp[i * FLN_V + v] = (double)x[v]; \
+                for (int v = 0; v < FLN_R; v++) S0[i * FLN_R + v] = hi * (double)x[v]; \
+                for (int v = 0; v < FLN_R; v++) S1[i * FLN_R + v] = hi * (double)x[FLN_R + v]; \
+            } \
+        } \
+        if (full < ld) { \
+            double *Pp = P + full * k, *S0 = S + full * k, *S1 = S + (full + FLN_R) * k; \
+            for (ptrdiff_t i = 0; i < k; i++) { \
+                const T *x = X + i * rs + full; double hi = h[i], t[FLN_V]; \
+                for (int v = 0; v < FLN_V; v++) \
+                    t[v] = v < nd ? (double)x[v < nd ? v : 0] : (v == nd ? 1.0 : 0.0); \
+                for (int v = 0; v < FLN_V; v++) Pp[i * FLN_V + v] = t[v]; \
+                for (int v = 0; v < FLN_R; v++) S0[i * FLN_R + v] = hi * t[v]; \
+                for (int v = 0; v < FLN_R; v++) S1[i * FLN_R + v] = hi * t[FLN_R + v]; \
+            } \
+        } \
+        return; \
+    } \
+    for (ptrdiff_t j = 0; j < ld; j++) { \
+        double *Pc = P + (j - j % FLN_V) * k + j % FLN_V, *Sc = S + (j - j % FLN_R) * k + j % FLN_R; \
+        if (j < n) { \
+            const T *x = X + j * cs; \
+            for (ptrdiff_t i = 0; i < k; i++) { \
+                double v = (double)x[i * rs]; Pc[i * FLN_V] = v; Sc[i * FLN_R] = h[i] * v; } \
+        } else { \
+            double v = j == n ? 1.0 : 0.0; \
+            for (ptrdiff_t i = 0; i < k; i++) { Pc[i * FLN_V] = v; Sc[i * FLN_R] = h[i] * v; } \
         } \
     } \
 } \

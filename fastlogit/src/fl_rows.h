@@ -11,6 +11,9 @@
  * contiguous, row stride `row_stride`), f = F-ordered block (X points at the block's
  * first row in column 0; column j starts j * col_stride elements further).
  * Every function works on `k` rows; scores and gradients are accumulated in double.
+ * The gradient loops ADD the block's sums into g (the caller zeroes it): a block can then be
+ * fed in sub-blocks (fused with their scores while the rows are still in L1) with the same
+ * bits, because the rows are added to each g[j] one by one in row order either way.
  */
 #ifndef FL_ROWS_H
 #define FL_ROWS_H
@@ -33,7 +36,8 @@
     return;
 
 #define FL_GRADIENT_OF_WIDTH(T, N) case N: { \
-    double s[N] = {0}; \
+    double s[N]; \
+    for (int j = 0; j < N; j++) s[j] = g[j]; \
     for (ptrdiff_t i = 0; i < k; i++) { \
         const T *x = X + i * N; double ri = r[i]; \
         for (int j = 0; j < N; j++) s[j] += ri * (double)x[j]; } \
@@ -68,21 +72,30 @@ FL_INLINE void fl_rows_scores_f_##SUF##_impl(const T *X, ptrdiff_t col_stride, p
     for (ptrdiff_t i = 0; i < k; i++) z[i] += b; \
 } \
 FL_CLONES(fl_rows_scores_f_##SUF, (const T *X, ptrdiff_t col_stride, ptrdiff_t n, const double *w, double b, ptrdiff_t k, double *z), (X, col_stride, n, w, b, k, z)) \
-/* g[j] = sum_i r[i] X[i, j] over the k rows of a C-ordered block (g overwritten) */ \
-FL_INLINE void fl_rows_gradient_c_##SUF##_impl(const T *X, ptrdiff_t row_stride, ptrdiff_t n, const double *r, ptrdiff_t k, double *g) \
+/* g[j] += sum_i r[i] X[i, j] over the k rows of a C-ordered block, row after row.  Four rows \
+   per sweep over g, g[j] = (((g[j] + r0 x0[j]) + r1 x1[j]) + r2 x2[j]) + r3 x3[j]: the same \
+   additions in the same order as one row at a time (same bits), a quarter of g's loads and \
+   stores. */ \
+FL_INLINE void fl_rows_gradient_c_##SUF##_impl(const T *X, ptrdiff_t row_stride, ptrdiff_t n, const double *r, ptrdiff_t k, double *FL_RESTRICT g) \
 { \
+    ptrdiff_t i = 0; \
     if (row_stride == n) switch (n) { \
         FL_GRADIENT_OF_WIDTH(T, 1) FL_GRADIENT_OF_WIDTH(T, 2) FL_GRADIENT_OF_WIDTH(T, 3) \
         FL_GRADIENT_OF_WIDTH(T, 4) FL_GRADIENT_OF_WIDTH(T, 5) FL_GRADIENT_OF_WIDTH(T, 6) \
         FL_GRADIENT_OF_WIDTH(T, 7) FL_GRADIENT_OF_WIDTH(T, 8) default: break; } \
-    for (ptrdiff_t j = 0; j < n; j++) g[j] = 0.0; \
-    for (ptrdiff_t i = 0; i < k; i++) { \
+    for (; i + 4 <= k; i += 4) { \
+        const T *x0 = X + i * row_stride, *x1 = x0 + row_stride, *x2 = x1 + row_stride, *x3 = x2 + row_stride; \
+        double r0 = r[i], r1 = r[i + 1], r2 = r[i + 2], r3 = r[i + 3]; \
+        for (ptrdiff_t j = 0; j < n; j++) \
+            g[j] = (((g[j] + r0 * (double)x0[j]) + r1 * (double)x1[j]) + r2 * (double)x2[j]) + r3 * (double)x3[j]; \
+    } \
+    for (; i < k; i++) { \
         const T *x = X + i * row_stride; double ri = r[i]; \
         for (ptrdiff_t j = 0; j < n; j++) g[j] += ri * (double)x[j]; \
     } \
 } \
 FL_CLONES(fl_rows_gradient_c_##SUF, (const T *X, ptrdiff_t row_stride, ptrdiff_t n, const double *r, ptrdiff_t k, double *g), (X, row_stride, n, r, k, g)) \
-/* The same for an F-ordered block: one dot product per column */ \
+/* The same for an F-ordered block: one dot product per column, added to g[j] */ \
 FL_INLINE void fl_rows_gradient_f_##SUF##_impl(const T *X, ptrdiff_t col_stride, ptrdiff_t n, const double *r, ptrdiff_t k, double *g) \
 { \
     for (ptrdiff_t j = 0; j < n; j++) { \
@@ -90,7 +103,7 @@ FL_INLINE void fl_rows_gradient_f_##SUF##_impl(const T *X, ptrdiff_t col_stride,
         for (; i + FL_DOT_LANES <= k; i += FL_DOT_LANES) \
             for (int l = 0; l < FL_DOT_LANES; l++) s[l] += r[i + l] * (double)col[i + l]; \
         for (; i < k; i++) t += r[i] * (double)col[i]; \
-        g[j] = FL_SUM_LANES(s) + t; \
+        g[j] += FL_SUM_LANES(s) + t; \
     } \
 } \
 FL_CLONES(fl_rows_gradient_f_##SUF, (const T *X, ptrdiff_t col_stride, ptrdiff_t n, const double *r, ptrdiff_t k, double *g), (X, col_stride, n, r, k, g))
