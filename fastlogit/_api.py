@@ -240,13 +240,15 @@ def _mean_loss(values, Y, from_logits, eps, n_threads, name):
                          f"examples is undefined); got shape {shape}")
     Y = as_row(Y, "Y", m, rows_of=name)
     threads = resolve_threads(n_threads, m)
-    total, n_bad = _kernels.mean_loss(values, Y, from_logits, eps, threads)
+    total, n_bad, n_outside = _kernels.mean_loss(values, Y, from_logits, eps, threads)
+    if not from_logits:     # probabilities outside [0, 1]: counted by the kernel, same message
+        check_probabilities(values, name, n_outside)
     check_labels_found(n_bad, Y)
     if total == math.inf:
         # Finite losses near 1.8e308 can overflow the sum although their mean
         # cannot: sum again scaled by 2^-64 (exact).  Still inf only if some
         # loss is inf.
-        scaled, _ = _kernels.mean_loss(values, Y, from_logits, eps, threads, _OVERFLOW_SCALE)
+        scaled, _, _ = _kernels.mean_loss(values, Y, from_logits, eps, threads, _OVERFLOW_SCALE)
         return (scaled / m) / _OVERFLOW_SCALE
     return total / m
 
@@ -282,7 +284,7 @@ def compute_cost(A: ArrayLike, Y: ArrayLike, eps: float | None = None, *,
     >>> round(fastlogit.compute_cost([[0.9, 0.2]], [[1, 0]]), 6)
     0.164252
     """
-    A_arr = check_probabilities(as_real_array(A, "A"))
+    A_arr = as_real_array(A, "A")     # values in [0, 1]: checked from the kernel's count
     if eps is None:
         eps = float(np.finfo(A_arr.dtype).eps)
     else:

@@ -19,12 +19,16 @@ Design
   in ``src/fl_rows.h`` (vectorised, one code path per instruction set chosen
   at run time); they work on contiguous double blocks, so float32 data is
   widened block by block in a per-worker buffer (no float64 copy of a float32
-  input).
+  input), except where fl_math.h has a float32 loop of its own (sigmoid,
+  log_sigmoid, the loss of float32 logits, float32 forward_pass outputs).
 * Reductions are reproducible: rows are grouped into at most ``MAX_CHUNKS``
   chunks fixed by the problem size (:func:`reduction_chunks`); one task is one
   chunk, whose partial sum is accumulated block by block with Neumaier
   compensation into that chunk's own row of partials; the partials are
-  combined in chunk order after the job (:func:`combine_partials`).  The bits
+  combined in chunk order after the job (:func:`combine_partials`).  A block
+  is summed in a fixed order of 16 lanes (``fl_sum``; mean_loss adds its losses
+  in that order as it forms them, ``fl_logit_loss_sum``), the same for every
+  instruction-set clone.  The bits
   therefore depend neither on the number of threads nor on which worker ran
   which chunk.
 
@@ -69,15 +73,21 @@ ctypedef fused out_t:           # outputs of element-wise kernels
 cdef extern from "fl_math.h" nogil:
     void fl_sigmoid(const double *z, double *out, Py_ssize_t n)
     void fl_log_sigmoid(const double *z, double *out, Py_ssize_t n)
-    void fl_logit_loss(const double *z, const double *y, double *loss, Py_ssize_t n)
+    void fl_logit_loss_sum(const double *z, const double *y, Py_ssize_t n, double scale,
+                           double *total)
     void fl_logit_loss_residual(const double *z, const double *y, double *loss,
                                 double *resid, Py_ssize_t n)
     void fl_logit_loss_residual_curvature(const double *z, const double *y, double *loss,
                                           double *resid, double *curv, Py_ssize_t n)
-    void fl_prob_loss(const double *a, const double *y, double eps, double *loss, Py_ssize_t n)
+    void fl_prob_loss_sum(const double *a, const double *y, double eps, Py_ssize_t n,
+                          double scale, double *total)
+    void fl_sum(const double *v, Py_ssize_t n, double *total)
     const char *fl_math_isa()
     int FL_DISPATCH
     void fl_sigmoid_f32(const float *z, float *out, Py_ssize_t n)
+    void fl_sigmoid_to_f32(const double *z, float *out, Py_ssize_t n)
+    void fl_logit_loss_sum_f32(const float *z, const float *y, Py_ssize_t n, double scale,
+                               double *total)
     void fl_log_sigmoid_f32(const float *z, float *out, Py_ssize_t n)
     int fl_isa_supported(int isa)
     int fl_isa_select(int isa)
@@ -299,19 +309,16 @@ cdef inline void _gradient_block(const data_t *X, Py_ssize_t row_stride, Py_ssiz
             fl_rows_gradient_f_f32(X + start, col_stride, n, r, stop - start, g)
 
 
-cdef double _pairwise_sum(const double *v, Py_ssize_t k) noexcept nogil:
-    # Pairwise summation: error grows as log2(k), not k, for a block sum.
-    cdef Py_ssize_t h, i
-    cdef double s = 0.0
-    if k <= 16:
-        for i in range(k):
-            s += v[i]
-        return s
-    h = k // 2
-    return _pairwise_sum(v, h) + _pairwise_sum(v + h, k - h)
+cdef inline double _block_sum(const double *v, Py_ssize_t k) noexcept nogil:
+    # The sum of a block in a fixed order (16 lanes, then a fixed tree: fl_sum in
+    # src/fl_math.h), the same for every clone; the losses of mean_loss are added in the
+    # same order by fl_logit_loss_sum / fl_prob_loss_sum without being stored.
+    cdef double s
+    fl_sum(v, k, &s)
+    return s
 
 
-cdef inline double _count_bad_labels(const double *y, Py_ssize_t k) noexcept nogil:
+cdef inline double _count_bad_labels(const label_t *y, Py_ssize_t k) noexcept nogil:
     # Labels must lie in [0, 1]; NaN fails both comparisons and counts too.
     # Written without && so that the loop vectorises.
     # An integer count: a floating-point sum would be one serial chain.
@@ -319,6 +326,16 @@ cdef inline double _count_bad_labels(const double *y, Py_ssize_t k) noexcept nog
     for i in range(k):
         good += (y[i] >= 0.0) & (y[i] <= 1.0)
     return <double> (k - good)
+
+
+cdef inline double _count_outside_unit(const double *a, Py_ssize_t k) noexcept nogil:
+    # Probabilities outside [0, 1] (NaN is not counted: a NaN example gives a NaN cost).
+    # Counted in the kernel's own pass over the block: a separate NumPy check costs
+    # three passes over A and two temporaries.
+    cdef Py_ssize_t i, bad = 0
+    for i in range(k):
+        bad += (a[i] < 0.0) | (a[i] > 1.0)
+    return <double> bad
 
 
 cdef inline void _widen(const data_t *src, double *dst, Py_ssize_t k) noexcept nogil:
@@ -527,10 +544,12 @@ cdef inline void _rows_range(RowsJob *j, const data_t *X, Py_ssize_t first_block
         _scores_block(X, j.rs, j.cs, j.n, j.w, j.b, start, start + k, z)
         if j.what == OUT_SCORES:
             continue
-        fl_sigmoid(z, z, k)
         if j.what == OUT_PROB_F32:
-            _narrow(z, (<float *> j.out) + start, k)
-        elif j.what == OUT_LABELS:
+            # float32 probabilities straight from the double scores (<= 0.51 ulp32)
+            fl_sigmoid_to_f32(z, (<float *> j.out) + start, k)
+            continue
+        fl_sigmoid(z, z, k)
+        if j.what == OUT_LABELS:
             labels = (<long long *> j.out) + start
             for i in range(k):
                 labels[i] = z[i] >= j.threshold
@@ -603,22 +622,28 @@ cdef struct LossJob:
     double eps
     double scale
     Py_ssize_t n, n_blocks, n_chunks
-    double *part               # 8 doubles per chunk: [loss, loss_c, bad, ...]
-    double *work               # 3 * BLOCK doubles per worker
+    double *part               # 8 doubles per chunk: [loss, loss_c, bad labels, bad values, ...]
+    double *work               # 2 * BLOCK doubles per worker
 
 
 cdef inline void _loss_chunk(LossJob *j, const data_t *a, const label_t *y, Py_ssize_t c,
                              double *av) noexcept nogil:
     cdef double *yv = av + BLOCK
-    cdef double *lv = yv + BLOCK
     cdef double *pc = j.part + 8 * c
     cdef const double *ap
     cdef const double *yp
-    cdef Py_ssize_t blk, start, k, i
+    cdef double block_total
+    cdef Py_ssize_t blk, start, k
     for blk in range(_chunk_start(c, j.n_blocks, j.n_chunks),
                      _chunk_start(c + 1, j.n_blocks, j.n_chunks)):
         start = blk * BLOCK
         k = min(BLOCK, j.n - start)
+        if data_t is float and label_t is float:
+            if j.from_logits:        # float32 at its own width (fl_logit_loss_sum_f32)
+                pc[2] += _count_bad_labels(y + start, k)
+                fl_logit_loss_sum_f32(a + start, y + start, k, j.scale, &block_total)
+                _neumaier_add(&pc[0], &pc[1], block_total)
+                continue
         # float64 data is read in place; float32 is widened per block.
         if data_t is double:
             ap = a + start
@@ -632,18 +657,16 @@ cdef inline void _loss_chunk(LossJob *j, const data_t *a, const label_t *y, Py_s
             yp = yv
         pc[2] += _count_bad_labels(yp, k)
         if j.from_logits:
-            fl_logit_loss(ap, yp, lv, k)
+            fl_logit_loss_sum(ap, yp, k, j.scale, &block_total)
         else:
-            fl_prob_loss(ap, yp, j.eps, lv, k)
-        if j.scale != 1.0:
-            for i in range(k):
-                lv[i] = lv[i] * j.scale
-        _neumaier_add(&pc[0], &pc[1], _pairwise_sum(lv, k))
+            pc[3] += _count_outside_unit(ap, k)
+            fl_prob_loss_sum(ap, yp, j.eps, k, j.scale, &block_total)
+        _neumaier_add(&pc[0], &pc[1], block_total)
 
 
 cdef void _loss_task(void *ctx, Py_ssize_t c, int worker) noexcept nogil:
     cdef LossJob *j = <LossJob *> ctx
-    cdef double *buf = j.work + worker * 3 * BLOCK
+    cdef double *buf = j.work + worker * 2 * BLOCK
     if j.a_f32:
         if j.y_f32:
             _loss_chunk(j, <const float *> j.a, <const float *> j.y, c, buf)
@@ -658,22 +681,24 @@ cdef void _loss_task(void *ctx, Py_ssize_t c, int worker) noexcept nogil:
 
 def mean_loss(const data_t[::1] a, const label_t[::1] y, bint from_logits, double eps,
               int n_threads, double scale=1.0):
-    """(sum over i of scale * the per-example loss, number of labels outside [0, 1]):
-    the loss from probabilities a (clipped to [eps, 1 - eps]) or from logits a.
-    A power-of-two ``scale`` (2^-64) lets the caller re-sum losses whose plain
-    sum overflows: scaling is exact, so no other bits change."""
+    """(sum over i of scale * the per-example loss, number of labels outside [0, 1],
+    number of probabilities outside [0, 1]): the loss from probabilities a (clipped to
+    [eps, 1 - eps]) or from logits a (then the last count is 0).  NaN is counted as a
+    bad label but not as a bad probability.  A power-of-two ``scale`` (2^-64) lets the
+    caller re-sum losses whose plain sum overflows: scaling is exact, so no other bits
+    change."""
     cdef LossJob job
     cdef Py_ssize_t n = a.shape[0]
     cdef Py_ssize_t c
-    cdef double total, bad = 0.0
+    cdef double total, bad = 0.0, outside = 0.0
     job.n = n
     job.n_blocks = _ceil_div(n, BLOCK)
     job.n_chunks = _n_chunks(job.n_blocks)
     # One cache line (8 doubles) per chunk: no false sharing between threads.
     cdef double[:, ::1] part = np.zeros((max(job.n_chunks, 1), 8), dtype=np.float64)
-    cdef double[:, ::1] work = np.empty((max(n_threads, 1), 3 * BLOCK), dtype=np.float64)
+    cdef double[:, ::1] work = np.empty((max(n_threads, 1), 2 * BLOCK), dtype=np.float64)
     if n == 0:
-        return 0.0, 0
+        return 0.0, 0, 0
     job.a, job.y = &a[0], &y[0]
     job.a_f32, job.y_f32 = data_t is float, label_t is float
     job.from_logits, job.eps, job.scale = from_logits, eps, scale
@@ -684,7 +709,8 @@ def mean_loss(const data_t[::1] a, const label_t[::1] y, bint from_logits, doubl
         _combine_rows(job.part, job.n_chunks, 8, 0, 1, True, &total)
         for c in range(job.n_chunks):
             bad += part[c, 2]
-    return total, int(bad)
+            outside += part[c, 3]
+    return total, int(bad), int(outside)
 
 
 # ---------------------------------------------------------------------------
@@ -771,8 +797,8 @@ cdef inline void _grad_chunk(GradJob *j, const data_t *X, const label_t *y, Py_s
         _loss_gradient_block(X, j.rs, j.cs, n, j.w, j.b, y, j.sample_weight, start, k,
                              zv, yv, lv if j.with_loss else NULL, rv, NULL, g, &pc[4])
         if j.with_loss:
-            _neumaier_add(&pc[0], &pc[2], _pairwise_sum(lv, k))
-        _neumaier_add(&pc[1], &pc[3], _pairwise_sum(rv, k))
+            _neumaier_add(&pc[0], &pc[2], _block_sum(lv, k))
+        _neumaier_add(&pc[1], &pc[3], _block_sum(rv, k))
         for q in range(n):
             _neumaier_add(&pc[8 + q], &pc[8 + n + q], g[q])
 
@@ -946,8 +972,8 @@ cdef inline void _newton_chunk(NewtonJob *j, const data_t *X, const label_t *y, 
         k = min(rows, j.m - start)
         _loss_gradient_block(X, j.rs, j.cs, n, j.w, j.b, y, j.sample_weight, start, k,
                              zv, yv, lv, rv, hv, g, &pc[4])
-        _neumaier_add(&pc[0], &pc[1], _pairwise_sum(lv, k))
-        _neumaier_add(&pc[2], &pc[3], _pairwise_sum(rv, k))
+        _neumaier_add(&pc[0], &pc[1], _block_sum(lv, k))
+        _neumaier_add(&pc[2], &pc[3], _block_sum(rv, k))
         for q in range(n):
             _neumaier_add(&pc[8 + q], &pc[8 + n + q], g[q])
         if data_t is double:

@@ -266,10 +266,14 @@ def labels_outside(Y: np.ndarray) -> np.ndarray:
         return ~((Y >= 0) & (Y <= 1))
 
 
-def check_probabilities(A: np.ndarray, name: str = "A") -> np.ndarray:
+def check_probabilities(A: np.ndarray, name: str = "A", n_outside: int | None = None) -> np.ndarray:
     """Probabilities: every value in [0, 1] or NaN (a NaN example is reported
     by the cost as NaN, not dropped).  Values outside are most often scores
-    (logits) passed by mistake: the message says where those go."""
+    (logits) passed by mistake: the message says where those go.  ``n_outside``:
+    the count of such values when the kernel has already made it (compute_cost
+    counts them in its own pass over A); 0 skips the scan."""
+    if n_outside == 0:
+        return A
     with np.errstate(invalid="ignore"):
         outside = (A < 0) | (A > 1)
     if outside.any():

@@ -32,3 +32,36 @@ hi = float(ln2); b = struct.unpack('<Q', struct.pack('<d', hi))[0] & ~((1 << 21)
 hi = struct.unpack('<d', struct.pack('<Q', b))[0]; lo = float(ln2 - hi)
 print("ln2hi", hi.hex(), hi, "ln2lo", lo.hex(), lo)
 print("log2e", float(1/ln2).hex())
+
+
+# fl_exp_short (float32 results): c(r) of degree 6 in e^r = 1 + r + r^2 c(r), near-minimax
+# for the RELATIVE error of e^r (not of c) on |r| <= ln2/2: Lawson-weighted least squares at
+# 400 Chebyshev nodes, mpmath at 200 bits; then the error with the coefficients rounded to
+# double on 4001 points (fl_math.h: 2^-39.68).
+def exp_short(deg=6, nodes=400, rounds=30):
+    with mp.workprec(200):
+        a = mp.log(2) / 2
+        xs = [a * mp.cos(mp.pi * (k + mp.mpf(1) / 2) / nodes) for k in range(nodes)]
+        w = [mp.mpf(1)] * nodes
+        for _ in range(rounds):
+            A = mp.matrix(nodes, deg + 1)
+            rhs = mp.matrix(nodes, 1)
+            for i, x in enumerate(xs):
+                sc = x ** 2 / mp.exp(x) * w[i]
+                for j in range(deg + 1):
+                    A[i, j] = sc * x ** j
+                rhs[i] = sc * cexp(x)
+            coef = mp.qr_solve(A, rhs)[0]
+            errs = [abs((sum(coef[j] * x ** j for j in range(deg + 1)) - cexp(x)) * x ** 2 / mp.exp(x))
+                    for x in xs]
+            top = max(errs)
+            w = [w[i] * (errs[i] / top) ** 0.5 + mp.mpf(10) ** -30 for i in range(nodes)]
+        cs = [float(c) for c in coef]
+        worst = max(abs((1 + x + x ** 2 * sum(mp.mpf(c) * x ** j for j, c in enumerate(cs))) / mp.exp(x) - 1)
+                    for x in [a * (2 * mp.mpf(i) / 4000 - 1) for i in range(4001)])
+    print(f"# fl_exp_short: c of degree {deg}, relative error of e^r after rounding 2^{float(mp.log(worst, 2)):.2f}")
+    for j, c in enumerate(cs):
+        print(f"#define FL_EXPS{j} {c.hex()} /* {c!r} */")
+
+
+exp_short()

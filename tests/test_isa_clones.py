@@ -5,9 +5,10 @@ one is picked at import; FASTLOGIT_ISA forces one (docs/numerics.md, "Same bits
 on every x86-64 CPU").  For every clone this CPU can run, a child process with
 FASTLOGIT_ISA set evaluates the same inputs, and the results must be equal bit
 for bit: the oracle sweep (sigmoid, log_sigmoid, per-example losses at labels
-0, 1 and fractional, residuals, per-example compute_cost) and forward_pass,
-cost_and_gradients and cost_gradient_hessian on general X (several widths, both
-memory orders, both dtypes, scores beyond +-745).
+0, 1 and fractional, residuals, per-example compute_cost), mean costs over many
+blocks (the fixed-order block sums), and forward_pass (float64 and float32
+outputs), cost_and_gradients and cost_gradient_hessian on general X (several
+widths, both memory orders, both dtypes, scores beyond +-745).
 
 Clones this CPU cannot run are skipped: on a machine without AVX-512 the
 AVX-512 clone is not covered here (its forced import must fail instead, which
@@ -67,12 +68,18 @@ for fmt in ("f64", "f32"):
     a, ya = inp["a_" + fmt], inp["ya_" + fmt]
     out["compute_cost_" + fmt] = np.array([fastlogit.compute_cost(a[i:i + 1, None].T, ya[i:i + 1, None].T)
                                            for i in range(len(a))])
+    # mean costs over many blocks: the fixed-order lane sums of every block, then the chunks
+    zm, ym, am, yam = inp["zm_" + fmt], inp["ym_" + fmt], inp["am_" + fmt], inp["yam_" + fmt]
+    out["mean_costs_" + fmt] = np.array([fastlogit.cost_from_logits(zm[None], ym[None]),
+                                         fastlogit.compute_cost(am[None], yam[None])])
     for s in range(int(inp["n_shapes"])):
         X, W, b, y = inp[f"X{s}_{fmt}"], inp[f"W{s}"], float(inp[f"b{s}"]), inp[f"y{s}_{fmt}"]
         for order in "CF":
             Xo = np.asarray(X, order=order)
             key = f"{s}_{fmt}_{order}"
             out["A_" + key] = fastlogit.forward_pass(Xo, W, b)
+            if fmt == "f32":     # float32 probabilities straight from the double scores
+                out["A32_" + key] = fastlogit.forward_pass(Xo, W.astype(np.float32), b)
             J, dW, db = fastlogit.cost_and_gradients(Xo, W, b, y)
             out["cg_" + key] = np.concatenate([[J, db], np.ravel(dW)])
             sw = np.linspace(0.5, 2.0, len(y))
@@ -98,6 +105,14 @@ def _inputs(path):
                             rng.uniform(0, 1, 2000), 1 - rng.uniform(0, 1e-6, 500)]).astype(dtype)
         data["a_" + fmt] = np.clip(a, 0, 1)
         data["ya_" + fmt] = rng.choice([0.0, 1.0, 0.25, 0.9], len(a)).astype(dtype)
+        # whole-array means: the sweep (huge |z| included) with mixed labels, and the
+        # probabilities repeated over many blocks, with hard labels only in some blocks
+        data["zm_" + fmt] = z
+        data["ym_" + fmt] = rng.choice([0.0, 1.0, 0.3], len(z)).astype(dtype)
+        am = np.tile(data["a_" + fmt], 20)
+        yam = rng.choice([0.0, 1.0], len(am))
+        yam[: len(am) // 2] = rng.choice([0.0, 1.0, 0.25], len(am) // 2)
+        data["am_" + fmt], data["yam_" + fmt] = am, yam.astype(dtype)
         for s, (m, n) in enumerate(SHAPES):
             X = rng.standard_normal((m, n))
             X[: m // 10] *= 400.0 / np.sqrt(n)      # some scores far beyond +-745

@@ -207,7 +207,13 @@ def test_fit_without_intercept(rng, solver):
     res = fastlogit.fit(X, Y, l2=1e-2, fit_intercept=False, tol=1e-10, solver=solver)
     assert res.b == 0.0 and res.converged
     _, dW, db = fastlogit.cost_and_gradients(X, res.W, 0.0, Y, l2=1e-2)
-    assert np.max(np.abs(dW)) <= 1e-10
+    # L-BFGS also stops, converged, when the cost no longer decreases at the resolution
+    # of floating point (_lbfgs.py, as scikit-learn): which stop comes first depends on
+    # the last bits of the cost along the way (here a change of the block-sum order
+    # turned a gradient stop at 4.6e-11 into a cost stop at 8.4e-10, same cost to 16
+    # digits).  The gradient bound is the tolerance only for the gradient stop.
+    gradient_stop = solver != "lbfgs" or "PGTOL" in res.message
+    assert np.max(np.abs(dW)) <= (1e-10 if gradient_stop else 1e-8), res.message
     assert abs(db) > 1e-4        # the intercept's gradient is not driven to zero
 
 

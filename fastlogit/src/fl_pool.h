@@ -334,7 +334,7 @@ static void fl_pool_run(fl_task_fn fn, void *ctx, ptrdiff_t n_tasks, int n_worke
         n_workers = (int)n_tasks;
     if (n_workers > FL_POOL_MAX_WORKERS)
         n_workers = FL_POOL_MAX_WORKERS;
-    if (n_workers <= 1 || n_tasks > FL_POOL_MAX_TASKS
+    if (n_workers <= 1 || n_tasks >= FL_POOL_MAX_TASKS     /* the task field must exceed n_tasks */
             || !atomic_compare_exchange_strong(&p->busy, &expected, 1)) {
         fl_pool_serial(fn, ctx, n_tasks);           /* serial, or the pool is in use */
         return;
@@ -349,9 +349,19 @@ static void fl_pool_run(fl_task_fn fn, void *ctx, ptrdiff_t n_tasks, int n_worke
     fl_pool_grow(n_workers - 1);
     int64_t cpu0 = fl_thread_cpu_ns(), work_start = fl_now_ns();
 
-    /* Publish: the job's fields first, then a new generation with no task
-     * claimed and no helper joined. */
+    /* Publish: close the word first (the new generation, every task "claimed"),
+     * then the job's fields, then open it (no task claimed, no helper joined).
+     * Without the close, a helper that had read the previous job's last word
+     * (its tasks all claimed) and then this job's fields -- stored while the word
+     * still held the previous generation -- found a task "left" (the old count
+     * below the new n_tasks) and its compare-and-swap on the unchanged word
+     * succeeded: it ran a task of this job that the others ran again, and its
+     * count in `done` let the caller return before the last task had finished
+     * (seen as a wrong cost_from_logits after a sigmoid, tests/test_threads.py).
+     * Closed, the word makes such a helper give up, and any older word fails
+     * its compare-and-swap. */
     uint32_t gen = FL_GEN_OF(atomic_load(&p->state)) + 1;
+    atomic_store(&p->state, ((uint64_t)gen << FL_GEN_SHIFT) | FL_TASK_MASK);
     atomic_store(&p->done, 0);
     atomic_store(&p->fn, fn);
     atomic_store(&p->ctx, ctx);
