@@ -113,7 +113,7 @@ extensions = [
         ["fastlogit/_kernels.pyx"],
         include_dirs=["fastlogit/src", numpy.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_25_API_VERSION")],
-        depends=["fastlogit/src/fl_math.h", "fastlogit/src/fl_rows.h", "fastlogit/src/fl_pool.h",
+        depends=["fastlogit/src/fl_isa.h", "fastlogit/src/fl_math.h", "fastlogit/src/fl_math_f32.h", "fastlogit/src/fl_rows.h", "fastlogit/src/fl_pool.h",
                  "fastlogit/src/fl_hessian.h",
                  "fastlogit/_openmp.pxd"],
     )

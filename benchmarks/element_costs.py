@@ -3,7 +3,7 @@
     python benchmarks/element_costs.py                    # this checkout
     python benchmarks/element_costs.py --old OLD_CHECKOUT # and a checkout from before issue 11
 
-Compiles a small C driver against each checkout's fastlogit/src/fl_math.h (with -DOLD for
+Compiles a small C driver against each checkout's fastlogit/src/fl_math.h and fl_math_f32.h (-DOLD for
 the old one, whose loss kernels wrote per-example losses that Cython then summed
 pairwise), runs them alternately (--runs times), and prints the minimum per kernel: 2048
 elements, minimum over 60 interleaved trials, the clone this CPU runs best.  The minimum
@@ -19,7 +19,11 @@ from pathlib import Path
 
 FLAGS = ["-O3", "-fno-math-errno", "-ffp-contract=off"]
 SOURCE = r"""
+#ifdef OLD
 #include "fl_math.h"
+#else
+#include "fl_math_f32.h"     /* includes fl_math.h */
+#endif
 #include <stdlib.h>
 #include <stdio.h>
 #include <time.h>

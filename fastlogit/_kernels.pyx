@@ -82,13 +82,17 @@ cdef extern from "fl_math.h" nogil:
     void fl_prob_loss_sum(const double *a, const double *y, double eps, Py_ssize_t n,
                           double scale, double *total)
     void fl_sum(const double *v, Py_ssize_t n, double *total)
-    const char *fl_math_isa()
-    int FL_DISPATCH
+
+cdef extern from "fl_math_f32.h" nogil:
     void fl_sigmoid_f32(const float *z, float *out, Py_ssize_t n)
     void fl_sigmoid_to_f32(const double *z, float *out, Py_ssize_t n)
     void fl_logit_loss_sum_f32(const float *z, const float *y, Py_ssize_t n, double scale,
                                double *total)
     void fl_log_sigmoid_f32(const float *z, float *out, Py_ssize_t n)
+
+cdef extern from "fl_isa.h" nogil:
+    const char *fl_math_isa()
+    int FL_DISPATCH
     int fl_isa_supported(int isa)
     int fl_isa_select(int isa)
 

@@ -626,7 +626,7 @@ def test_mean_of_huge_losses_is_finite():
 
 # ---------------------------------------------------------------------------
 # float32 at its own width: float32 in, float32 out, plain double arithmetic
-# (no double-double), error argument in fl_math.h (fl_exp_plain)
+# (no double-double), error argument in fl_math_f32.h (fl_exp_wide, fl_exp_short)
 # ---------------------------------------------------------------------------
 
 def _dense_float32(stride=251):

@@ -12,7 +12,7 @@
 #ifndef FL_HESSIAN_H
 #define FL_HESSIAN_H
 
-#include "fl_math.h"        /* FL_CLONES: one clone per instruction set, as fl_math.h */
+#include "fl_isa.h"         /* FL_CLONES: one clone per instruction set */
 #define FLN_R 4     /* rows of an H tile: broadcast operands */
 #define FLN_V 8     /* columns of an H tile: two 4-double vectors */
 

@@ -19,7 +19,7 @@
 #define FL_ROWS_H
 
 #include <stddef.h>
-#include "fl_math.h"
+#include "fl_isa.h"
 
 /* Independent partial sums per dot product: one chain would wait on each add's
  * latency and the compiler may not reassociate it. */
