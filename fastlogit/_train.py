@@ -17,7 +17,6 @@ that scaled J and compares ``tol`` with its largest gradient component, as
 """
 from __future__ import annotations
 
-import importlib.util
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from fastlogit import _kernels
 from fastlogit._lbfgs import lbfgs
 from fastlogit._newton import newton
 from fastlogit._objective import intercept_start, newton_objective, penalised_objective
+from fastlogit._solver_rule import LBFGS_FIRST_EVALS, auto_solver, column_mean_squares, lbfgs_scale
 from fastlogit._validation import (
     check_bool, check_count, check_labels, check_nonneg, check_sample_weight, check_scalar,
     check_W, check_X, resolve_threads,
@@ -37,7 +37,7 @@ from fastlogit._validation import (
 
 __all__ = ["ConvergenceWarning", "FitResult", "fit", "gradient_descent",
            # Internal API shared with fastlogit.dask (not exported by fastlogit):
-           "SEPARABLE", "NEWTON_MAX_PARAMS", "check_start_finite", "classifies_all",
+           "SEPARABLE", "check_start_finite", "classifies_all",
            "separation_watch",
            "warn_not_converged", "warn_separable"]
 
@@ -328,90 +328,6 @@ def warn_separable(caller: str, W: NDArray) -> None:
         _convergence_warning_category(), stacklevel=3)
 
 
-# The default solver, chosen by measurement (docs/training.md has the table):
-# - Newton's pass costs m (n + 1)^2 / 2 multiply-adds against L-BFGS's 2 m n:
-#   at 500 features a Newton iteration cost ~30 L-BFGS evaluations, so above
-#   NEWTON_MAX_PARAMS parameters (or with fewer rows than features) L-BFGS.
-# - Columns whose scales differ by more than SCALE_SPREAD_NEWTON (unscaled
-#   data): L-BFGS needs hundreds of evaluations, Newton 5-10 passes: Newton.
-# - Otherwise L-BFGS for at most LBFGS_FIRST_EVALS evaluations (well-scaled
-#   data converges within them: 5-7 at tol 1e-4), then Newton from where it
-#   got to (correlated columns, weak penalties).
-NEWTON_MAX_PARAMS = 200
-SCALE_SPREAD_NEWTON = 100.0
-LBFGS_FIRST_EVALS = 12
-
-
-_SAMPLE_ELEMENTS = 1 << 20
-
-
-def _column_mean_squares(X: NDArray, sample_weight: NDArray) -> NDArray:
-    """Weighted mean square of every column over a sample of rows: the first rows, about
-    2^20 values (8 MB of float64, at least 1024 rows), or all rows of a smaller X (so that
-    integer weights and repeated rows agree there).  A fraction of one pass over X."""
-    k = min(X.shape[0], max(1024, _SAMPLE_ELEMENTS // max(X.shape[1], 1)))
-    rows = X[:k]
-    with np.errstate(all="ignore"):
-        if sample_weight.size:
-            s = sample_weight[:k]
-            total = float(np.sum(s))
-            return (np.einsum("ij,ij,i->j", rows, rows, s, dtype=np.float64) / total
-                    if total > 0 else np.zeros(X.shape[1]))
-        return np.einsum("ij,ij->j", rows, rows, dtype=np.float64) / max(k, 1)
-
-
-def _column_scale_spread(ms: NDArray) -> float:
-    """max / min of the non-zero column root-mean-squares (1.0 if < 2 columns)."""
-    ms = ms[(ms > 0) & np.isfinite(ms)]
-    if ms.size < 2:
-        return 1.0
-    return float(np.sqrt(ms.max() / ms.min()))
-
-
-_scipy_found: bool | None = None
-
-
-def _scipy_available() -> bool:
-    """Is SciPy (L-BFGS) importable?  Looked up once per process: find_spec searches
-    sys.path (stat calls), which cost a small fit about a tenth of its time."""
-    global _scipy_found
-    if _scipy_found is None:
-        _scipy_found = importlib.util.find_spec("scipy") is not None
-    return _scipy_found
-
-
-def _auto_solver(objective: _Objective, ms: NDArray | None) -> str:
-    n_params = objective.n + objective.fit_intercept
-    if n_params > NEWTON_MAX_PARAMS or objective.m < objective.n:
-        return "lbfgs"
-    if not _scipy_available():      # Newton needs only NumPy
-        return "newton"
-    if _column_scale_spread(ms) > SCALE_SPREAD_NEWTON:
-        return "newton"
-    return "lbfgs-then-newton"
-
-
-def _lbfgs_scale(objective: _Objective, ms: NDArray, theta: NDArray) -> NDArray | None:
-    """theta = scale * u for L-BFGS (see fastlogit._lbfgs): scale_j proportional to
-    1 / sqrt(D_j), D the diagonal of the Hessian of J at the start, estimated from the
-    column mean squares (curvature p (1 - p) at the base rate p, plus l2), divided by its
-    geometric mean.  Columns of very different scales then look alike to L-BFGS, while on
-    well-scaled data the scale is ~1 everywhere and L-BFGS runs as before (a common factor
-    would only move its first trial step: measured, that cost as often as it saved).
-    None when the estimate is not usable (L-BFGS then runs unscaled)."""
-    b = float(theta[objective.n]) if objective.fit_intercept else 0.0
-    p = 1.0 / (1.0 + math.exp(-b)) if abs(b) < 700 else (1.0 if b > 0 else 0.0)
-    h = max(p * (1.0 - p), 1e-3)
-    D = np.empty(theta.shape[0])
-    D[: objective.n] = h * ms + objective.l2
-    if objective.fit_intercept:
-        D[objective.n] = h
-    if not (D.size and np.all(np.isfinite(D)) and D.max() > 0):
-        return None
-    d = 1.0 / np.sqrt(np.maximum(D, 1e-12 * D.max()))
-    return d / math.exp(float(np.mean(np.log(d))))
-
-
 SEPARABLE = "the data are linearly separable: without a penalty there is no finite optimum"
 
 
@@ -513,9 +429,9 @@ def fit(X: ArrayLike, Y: ArrayLike, *, l2: float = 0.0, sample_weight: ArrayLike
         raise ValueError(f"solver must be 'auto', 'lbfgs' or 'newton'; got {solver!r}")
     objective = _Objective(X, Y, sample_weight, l2, fit_intercept, n_threads)
     theta = objective.start()
-    ms = _column_mean_squares(objective.X, objective.sw) if solver != "newton" else None
+    ms = column_mean_squares(objective.X, objective.sw) if solver != "newton" else None
     if solver == "auto":
-        solver = _auto_solver(objective, ms)
+        solver = auto_solver(objective.n + objective.fit_intercept, objective.m, objective.n, ms)
     if solver == "newton":
         theta, J, grad, n_iter, message, converged = _newton(objective, theta, tol, max_iter)
     else:
@@ -524,7 +440,7 @@ def fit(X: ArrayLike, Y: ArrayLike, *, l2: float = 0.0, sample_weight: ArrayLike
         budget = LBFGS_FIRST_EVALS if solver == "lbfgs-then-newton" else None
         theta, J, grad, n_iter, message, converged = lbfgs(
             objective, theta, J, grad, tol, max_iter, budget,
-            scale=_lbfgs_scale(objective, ms, theta))
+            scale=lbfgs_scale(ms, theta, objective.n, objective.fit_intercept, objective.l2))
         if solver == "lbfgs-then-newton":
             solver = "lbfgs"
             if not converged and n_iter < max_iter:

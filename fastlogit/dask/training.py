@@ -16,7 +16,6 @@ only, never on the workers, retries or ``split_every``.
 """
 from __future__ import annotations
 
-import importlib.util
 import math
 from typing import TYPE_CHECKING
 
@@ -26,8 +25,9 @@ from fastlogit import _kernels
 from fastlogit._lbfgs import lbfgs
 from fastlogit._newton import newton
 from fastlogit._objective import intercept_start, newton_objective
+from fastlogit._solver_rule import newton_fits, scipy_available
 from fastlogit._train import (
-    NEWTON_MAX_PARAMS, SEPARABLE, FitResult, check_start_finite, classifies_all, separation_watch,
+    SEPARABLE, FitResult, check_start_finite, classifies_all, separation_watch,
     warn_not_converged, warn_separable,
 )
 from fastlogit._validation import (
@@ -152,13 +152,12 @@ class _Problem:
 def _choose_solver(solver: str, problem: _Problem) -> str:
     """The in-memory rule where it applies.  On Dask a pass is a round of
     tasks, so Newton's few passes win whenever its Hessian is small: Newton up
-    to NEWTON_MAX_PARAMS parameters (and at least as many rows as features),
+    to NEWTON_MAX_PARAMS parameters (fastlogit._solver_rule) (and at least as many rows as features),
     L-BFGS beyond."""
     if solver != "auto":
         return solver
-    n_params = problem.n + problem.fit_intercept
-    if n_params > NEWTON_MAX_PARAMS or problem.m < problem.n:
-        return "lbfgs" if importlib.util.find_spec("scipy") is not None else "newton"
+    if not newton_fits(problem.n + problem.fit_intercept, problem.m, problem.n):
+        return "lbfgs" if scipy_available() else "newton"
     return "newton"
 
 
