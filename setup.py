@@ -115,7 +115,8 @@ extensions = [
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_25_API_VERSION")],
         depends=["fastlogit/src/fl_isa.h", "fastlogit/src/fl_math.h", "fastlogit/src/fl_math_f32.h", "fastlogit/src/fl_rows.h", "fastlogit/src/fl_pool.h",
                  "fastlogit/src/fl_hessian.h",
-                 "fastlogit/_openmp.pxd"],
+                 "fastlogit/_openmp.pxd", "fastlogit/_kernels_elementwise.pxi",
+                 "fastlogit/_kernels_rows.pxi", "fastlogit/_kernels_newton.pxi"],
     )
 ]
 

@@ -1,7 +1,7 @@
 /* fl_hessian.h -- the Hessian tile of fastlogit's Newton kernel.
  *
  * The Hessian of the summed loss is X~^T diag(s_i h_i) X~ with X~ = [X, 1] and
- * h_i = sigma(z_i) sigma(-z_i).  _kernels.pyx (cost_gradient_hessian) packs each row block
+ * h_i = sigma(z_i) sigma(-z_i).  _kernels_newton.pxi (cost_gradient_hessian) packs each row block
  * as doubles into P (k rows of ld = n + 1 rounded up to a whole tile, intercept column of
  * ones, zero padding) and S = diag(s h) P with fln_pack_*, then accumulates the upper
  * triangle of S^T P tile by tile with fln_syrk_upper.  Both are compiled once per
