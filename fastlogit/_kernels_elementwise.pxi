@@ -97,12 +97,34 @@ cdef struct LossJob:
     double *work               # 2 * BLOCK doubles per worker
 
 
+cdef extern from "fl_math_f32.h" nogil:
+    # One block of a mean loss: *total = its sum in the order of fl_sum, counts[0] += labels
+    # outside [0, 1] (NaN too), counts[1] += probabilities outside [0, 1] (prob kernels only).
+    void fl_logit_loss_total(const double *z, const double *y, Py_ssize_t n, double scale,
+                             double *total, double *counts)
+    void fl_prob_loss_total(const double *a, const double *y, double eps, Py_ssize_t n,
+                            double scale, double *total, double *counts)
+    void fl_logit_loss_total_f32(const float *z, const float *y, Py_ssize_t n, double scale,
+                                 double *total, double *counts)
+    void fl_prob_loss_total_f32(const float *a, const float *y, double eps, Py_ssize_t n,
+                                double scale, double *total, double *counts)
+
+
+cdef inline void _loss_block(LossJob *j, const double *a, const double *y, Py_ssize_t k,
+                             double *total, double *counts) noexcept nogil:
+    if j.from_logits:
+        fl_logit_loss_total(a, y, k, j.scale, total, counts)
+    else:
+        fl_prob_loss_total(a, y, j.eps, k, j.scale, total, counts)
+
+
 cdef inline void _loss_chunk(LossJob *j, const data_t *a, const label_t *y, Py_ssize_t c,
                              double *av) noexcept nogil:
+    # The kernels count the bad labels and values in their own pass over each block
+    # (pc[2], pc[3]).  Same dtypes: read in place, float32 at its own width
+    # (fl_math_f32.h); mixed dtypes: the float32 side is widened per block.
     cdef double *yv = av + BLOCK
     cdef double *pc = j.part + 8 * c
-    cdef const double *ap
-    cdef const double *yp
     cdef double block_total
     cdef Py_ssize_t blk, start, k
     for blk in range(_chunk_start(c, j.n_blocks, j.n_chunks),
@@ -110,28 +132,19 @@ cdef inline void _loss_chunk(LossJob *j, const data_t *a, const label_t *y, Py_s
         start = blk * BLOCK
         k = min(BLOCK, j.n - start)
         if data_t is float and label_t is float:
-            if j.from_logits:        # float32 at its own width (fl_logit_loss_sum_f32)
-                pc[2] += _count_bad_labels(y + start, k)
-                fl_logit_loss_sum_f32(a + start, y + start, k, j.scale, &block_total)
-                _neumaier_add(&pc[0], &pc[1], block_total)
-                continue
-        # float64 data is read in place; float32 is widened per block.
-        if data_t is double:
-            ap = a + start
+            if j.from_logits:
+                fl_logit_loss_total_f32(a + start, y + start, k, j.scale, &block_total, &pc[2])
+            else:
+                fl_prob_loss_total_f32(a + start, y + start, j.eps, k, j.scale, &block_total,
+                                       &pc[2])
+        elif data_t is double and label_t is double:
+            _loss_block(j, a + start, y + start, k, &block_total, &pc[2])
+        elif data_t is double:
+            _widen(y + start, yv, k)
+            _loss_block(j, a + start, yv, k, &block_total, &pc[2])
         else:
             _widen(a + start, av, k)
-            ap = av
-        if label_t is double:
-            yp = y + start
-        else:
-            _widen(y + start, yv, k)
-            yp = yv
-        pc[2] += _count_bad_labels(yp, k)
-        if j.from_logits:
-            fl_logit_loss_sum(ap, yp, k, j.scale, &block_total)
-        else:
-            pc[3] += _count_outside_unit(ap, k)
-            fl_prob_loss_sum(ap, yp, j.eps, k, j.scale, &block_total)
+            _loss_block(j, av, y + start, k, &block_total, &pc[2])
         _neumaier_add(&pc[0], &pc[1], block_total)
 
 

@@ -523,19 +523,43 @@ FL_INLINE void fl_log_sigmoid_impl(const double *z, double *out, ptrdiff_t n)
 }
 FL_CLONES(fl_log_sigmoid, (const double *z, double *out, ptrdiff_t n), (z, out, n))
 
-/* *sum = the sum, in the order of fl_sum, of scale * loss(z_i, y_i) over n examples: the losses
-   are formed block by block in L1 and added to the lanes there, never stored. */
-FL_INLINE void fl_logit_loss_sum_impl(const double *z, const double *y, ptrdiff_t n, double scale, double *sum)
+/* The checks of the mean losses, counted in the kernels' own pass over each block: labels
+   outside [0, 1] (NaN counts) and values outside [0, 1] (NaN does not: a NaN value gives a NaN
+   loss).  Integer counts (exact, the same in every clone) over at most FL_BLK values; the
+   comparisons vectorise in the AVX clones (the Cython loops they replace ran one comisd and
+   setae per value: a third of compute_cost's time). */
+FL_INLINE double fl_count_bad_labels(const double *FL_RESTRICT y, ptrdiff_t m)
 {
-    double b[FL_BLK], s[FL_SUM_W] = {0}, t = 0.0;
+    int good = 0;
+    for (ptrdiff_t j = 0; j < m; j++) good += (y[j] >= 0.0) & (y[j] <= 1.0);
+    return (double)(m - good);
+}
+
+FL_INLINE double fl_count_outside_unit(const double *FL_RESTRICT a, ptrdiff_t m)
+{
+    int bad = 0;
+    for (ptrdiff_t j = 0; j < m; j++) bad += (a[j] < 0.0) | (a[j] > 1.0);
+    return (double)bad;
+}
+
+/* *sum = the sum, in the order of fl_sum, of scale * loss(z_i, y_i) over n examples: the losses
+   are formed block by block in L1 and added to the lanes there, never stored.  counts[0] +=
+   the labels outside [0, 1]. */
+FL_INLINE void fl_logit_loss_total_impl(const double *z, const double *y, ptrdiff_t n, double scale, double *sum,
+                                      double *counts)
+{
+    double b[FL_BLK], s[FL_SUM_W] = {0}, t = 0.0, bad = 0.0;
     fl_stage w;
     FL_BLOCK_LOOP_BEGIN
+        bad += fl_count_bad_labels(y + i0, m);
         fl_loss_loop(z + i0, y + i0, b, m, xmin, &w);
         fl_sum_block(s, &t, b, m, scale);
     }
     *sum = fl_sum_tree(s) + t;
+    counts[0] += bad;
 }
-FL_CLONES(fl_logit_loss_sum, (const double *z, const double *y, ptrdiff_t n, double scale, double *sum), (z, y, n, scale, sum))
+FL_CLONES(fl_logit_loss_total, (const double *z, const double *y, ptrdiff_t n, double scale, double *sum, double *counts),
+          (z, y, n, scale, sum, counts))
 
 /* resid = sigma(z) - y; for y == 1 it is -sigma(-z), for y == 0 sigma(z): both are a single
    quotient (E or 1)/(1+E), so no cancellation.  loss may be NULL. */
@@ -589,27 +613,38 @@ FL_CLONES(fl_logit_loss_residual_curvature, (const double *FL_RESTRICT z, const 
 
 /* *sum = the sum, in the order of fl_sum, of scale * -(y log(a) + (1-y) log(1-a)), a clipped
    to [eps, 1-eps]; log(1-a) computed as log1p(-a) (1-a and its exact rounding error), so small
-   a keeps full relative accuracy.  Blocks whose labels are all 0 or 1 take one log. */
-FL_INLINE void fl_prob_loss_sum_impl(const double *a, const double *y, double eps, ptrdiff_t n,
-                                     double scale, double *sum)
+   a keeps full relative accuracy.  Blocks whose labels are all 0 or 1 take one log.
+   counts[0] += the labels outside [0, 1], counts[1] += the values of a outside [0, 1]. */
+FL_INLINE int fl_soft_labels(const double *FL_RESTRICT y, ptrdiff_t m)
 {
-    double b[FL_BLK], s[FL_SUM_W] = {0}, t = 0.0;
+    int soft = 0;                                 /* any label other than 0/1 (or NaN)? */
+    for (ptrdiff_t j = 0; j < m; j++)
+        soft |= (y[j] != 0.0) & (y[j] != 1.0);
+    return soft;
+}
+
+FL_INLINE void fl_prob_loss_total_impl(const double *a, const double *y, double eps, ptrdiff_t n,
+                                     double scale, double *sum, double *counts)
+{
+    double b[FL_BLK], s[FL_SUM_W] = {0}, t = 0.0, bad = 0.0, outside = 0.0;
     fl_stage w;
     const double lo = eps, hi = 1.0 - eps;
     FL_BLOCK_LOOP_BEGIN
         const double *aa = a + i0, *yy = y + i0;
-        int soft = 0;                                 /* any label other than 0/1 (or NaN)? */
-        for (ptrdiff_t j = 0; j < m; j++)
-            soft |= (yy[j] != 0.0) & (yy[j] != 1.0);
-        if (!soft)
+        bad += fl_count_bad_labels(yy, m);
+        outside += fl_count_outside_unit(aa, m);
+        if (!fl_soft_labels(yy, m))
             fl_prob_loss_hard_labels(aa, yy, b, m, lo, hi, &w);
         else
             fl_prob_loss_soft_labels(aa, yy, b, m, lo, hi);
         fl_sum_block(s, &t, b, m, scale);
     }
     *sum = fl_sum_tree(s) + t;
+    counts[0] += bad;
+    counts[1] += outside;
 }
-FL_CLONES(fl_prob_loss_sum, (const double *a, const double *y, double eps, ptrdiff_t n, double scale, double *sum), (a, y, eps, n, scale, sum))
+FL_CLONES(fl_prob_loss_total, (const double *a, const double *y, double eps, ptrdiff_t n, double scale, double *sum, double *counts),
+          (a, y, eps, n, scale, sum, counts))
 
 
 #undef FL_BLOCK_LOOP_BEGIN

@@ -150,16 +150,19 @@ FL_F32_UNARY(fl_log_sigmoid_f32)
 
 /* *sum = the sum, in the order of fl_sum, of scale * loss(z_i, y_i), float32 z and y: E by
    fl_exp_wide, log(1 + E) with 1 + E's exact rounding error, the loss in double (relative
-   error < 2^-49, see above), summed in double as the float64 kernel does. */
-FL_INLINE void fl_logit_loss_sum_f32_impl(const float *z, const float *y, ptrdiff_t n, double scale, double *sum)
+   error < 2^-49, see above), summed in double as the float64 kernel does.  counts[0] += the
+   labels outside [0, 1]. */
+FL_INLINE void fl_logit_loss_total_f32_impl(const float *z, const float *y, ptrdiff_t n, double scale, double *sum,
+                                            double *counts)
 {
-    double b[FL_BLK], s[FL_SUM_W] = {0}, t = 0.0;
+    double b[FL_BLK], s[FL_SUM_W] = {0}, t = 0.0, bad = 0.0;
     fl_stage w;
     const double xmin = fl_exp_floor_volatile;
     for (ptrdiff_t i0 = 0; i0 < n; i0 += FL_BLK) {
         ptrdiff_t m = n - i0 < FL_BLK ? n - i0 : FL_BLK;
         fl_widen_f32(z + i0, w.x, m);
         fl_widen_f32(y + i0, w.y, m);
+        bad += fl_count_bad_labels(w.y, m);
         for (ptrdiff_t j = 0; j < m; j++) w.a[j] = fl_exp_wide(-fabs(w.x[j]), xmin);
         for (ptrdiff_t j = 0; j < m; j++) {
             double e = w.a[j], v = 1.0 + e, f, sv, kd, cv;
@@ -171,7 +174,83 @@ FL_INLINE void fl_logit_loss_sum_f32_impl(const float *z, const float *y, ptrdif
         fl_sum_block(s, &t, b, m, scale);
     }
     *sum = fl_sum_tree(s) + t;
+    counts[0] += bad;
 }
-FL_CLONES(fl_logit_loss_sum_f32, (const float *z, const float *y, ptrdiff_t n, double scale, double *sum), (z, y, n, scale, sum))
+FL_CLONES(fl_logit_loss_total_f32, (const float *z, const float *y, ptrdiff_t n, double scale, double *sum, double *counts),
+          (z, y, n, scale, sum, counts))
+
+/* ---- the loss of float32 probabilities ----
+   The float64 kernel's arithmetic, on float32 a and y widened into the stage, with two steps
+   dropped that cannot change a bit when the clip bounds lo = eps and hi = 1 - eps are float32
+   numbers and lo >= 2^-29 (the default eps = 2^-23 is): every clipped a is then a float32 in
+   [2^-29, 1), so
+   - v = 1 - a is exact in double (a's last bit is >= 2^-52; v >= 1/2 has ulp 2^-53, and for
+     a >= 1/2 Sterbenz), so the correction c = (1 - v) - a of log1p(-a) is +0, and with it the
+     term cv of fl_logc_prep (c/v by a polynomial: +0 times a positive number);
+   - log's argument (a or v) is a normal double (>= 2^-29): no subnormal scaling.
+   So the results are those of the float64 kernel on the widened values, bit for bit, with
+   its bounds (docs/numerics.md).  Other clip bounds (eps = 0, or not a float32) take the
+   float64 kernel's loops on the widened block. */
+FL_INLINE void fl_logn_prep(double v, double *pf, double *ps, double *pkd)
+{
+    /* fl_logc_prep for a normal v (or 0, NaN), c = 0: the same operations, less the scaling */
+    uint64_t ix = fl_bits_of(v);
+    uint64_t u = ix - 0x3fe6a09e667f3bcdULL + (1024ULL << 52);
+    uint64_t kb = u & 0xfff0000000000000ULL;
+    double m = fl_double_from_bits(ix - kb + (1024ULL << 52));
+    double kd = fl_double_from_bits(0x4330000000000000ULL | (u >> 52)) - (0x1p52 + 1024.0);
+    double f = m - 1.0;
+    *pf = f;
+    *pkd = kd;
+    *ps = f / (2.0 + f);
+}
+
+FL_INLINE void fl_prob_loss_hard_labels_f32(const double *FL_RESTRICT y, double *FL_RESTRICT o, ptrdiff_t m,
+                                            double lo, double hi, fl_stage *FL_RESTRICT w)
+{
+    for (ptrdiff_t j = 0; j < m; j++) {
+        double av = w->x[j];
+        int alo = av < lo, ahi = av > hi;
+        av = fl_select(alo, lo, fl_select(ahi, hi, av));          /* NaN passes */
+        w->e[j] = fl_select(y[j] == 1.0, av, 1.0 - av);           /* 1 - av: exact here */
+    }
+    for (ptrdiff_t j = 0; j < m; j++) {
+        double f, s, kd;
+        fl_logn_prep(w->e[j], &f, &s, &kd);
+        w->a[j] = f; w->b[j] = s; w->c[j] = kd;
+    }
+    for (ptrdiff_t j = 0; j < m; j++)
+        o[j] = 0.0 - fl_logc_finish(w->e[j], w->a[j], w->b[j], w->c[j], 0.0);
+}
+
+/* *sum = the sum, in the order of fl_sum, of scale * the clipped loss of float32 probabilities
+   a against float32 labels y; counts as fl_prob_loss_total. */
+FL_INLINE void fl_prob_loss_total_f32_impl(const float *a, const float *y, double eps, ptrdiff_t n,
+                                           double scale, double *sum, double *counts)
+{
+    double b[FL_BLK], s[FL_SUM_W] = {0}, t = 0.0, bad = 0.0, outside = 0.0;
+    fl_stage w;
+    const double lo = eps, hi = 1.0 - eps;
+    const int exact = lo >= 0x1p-29 && (double)(float)lo == lo && (double)(float)hi == hi;
+    for (ptrdiff_t i0 = 0; i0 < n; i0 += FL_BLK) {
+        ptrdiff_t m = n - i0 < FL_BLK ? n - i0 : FL_BLK;
+        fl_widen_f32(a + i0, w.x, m);
+        fl_widen_f32(y + i0, w.y, m);
+        bad += fl_count_bad_labels(w.y, m);
+        outside += fl_count_outside_unit(w.x, m);
+        if (fl_soft_labels(w.y, m))
+            fl_prob_loss_soft_labels(w.x, w.y, b, m, lo, hi);
+        else if (exact)
+            fl_prob_loss_hard_labels_f32(w.y, b, m, lo, hi, &w);
+        else
+            fl_prob_loss_hard_labels(w.x, w.y, b, m, lo, hi, &w);
+        fl_sum_block(s, &t, b, m, scale);
+    }
+    *sum = fl_sum_tree(s) + t;
+    counts[0] += bad;
+    counts[1] += outside;
+}
+FL_CLONES(fl_prob_loss_total_f32, (const float *a, const float *y, double eps, ptrdiff_t n, double scale, double *sum, double *counts),
+          (a, y, eps, n, scale, sum, counts))
 
 #endif /* FL_MATH_F32_H */
