@@ -9,7 +9,7 @@
 from libc.stdint cimport uint64_t
 
 cdef extern from "fl_outbuf.h":
-    int fl_outbuf_import_numpy() except -1
+    int fl_outbuf_init() except -1
     object fl_outbuf_handler()
     object fl_outbuf_set_handler(object handler)
     size_t FL_OUTBUF_MIN
@@ -18,7 +18,7 @@ cdef extern from "fl_outbuf.h":
     void fl_outbuf_stats(size_t *limit, size_t *held, int *blocks, uint64_t *hits,
                          uint64_t *misses) nogil
 
-fl_outbuf_import_numpy()
+fl_outbuf_init()
 _OUTPUT_HANDLER = fl_outbuf_handler()
 
 # Default: 256 MiB, and never more than an eighth of the machine's memory.

@@ -19,7 +19,7 @@
  * reused by capacity, never by the size NumPy reports.  The lock is only ever
  * tried, never waited for: on contention (or in a child forked while another
  * thread held it) the call falls back to plain malloc/free, so it cannot
- * deadlock and is always correct.
+ * deadlock and is always correct; a forked child clears the lock (fl_outbuf_atfork_child).
  */
 #ifndef FL_OUTBUF_H
 #define FL_OUTBUF_H
@@ -30,10 +30,13 @@
 #include <stdlib.h>
 #include <string.h>
 /* NumPy's C API table (PyDataMem_SetHandler): this header is included once, by
- * the _kernels module, which calls fl_outbuf_import_numpy() when it loads. */
+ * the _kernels module, which calls fl_outbuf_init() when it loads. */
 #include <numpy/arrayobject.h>
 #ifdef __linux__
 #include <sys/mman.h>
+#endif
+#ifndef _WIN32
+#include <pthread.h>
 #endif
 
 #define FL_OUTBUF_SLOTS 8
@@ -74,6 +77,25 @@ static size_t fl_outbuf_capacity(void *p) {
     return (size_t)((uint64_t *)fl_outbuf_base(p))[1];
 }
 
+/* The occupied slot cached longest ago, or -1.  Lock held. */
+static int fl_outbuf_oldest(void) {
+    int oldest = -1;
+    for (int k = 0; k < FL_OUTBUF_SLOTS; k++)
+        if (fl_outbuf_slots[k].base
+                && (oldest < 0 || fl_outbuf_slots[k].stamp < fl_outbuf_slots[oldest].stamp))
+            oldest = k;
+    return oldest;
+}
+
+/* Empty slot k and return its block.  Lock held. */
+static char *fl_outbuf_take(int k) {
+    char *base = fl_outbuf_slots[k].base;
+    fl_outbuf_held -= fl_outbuf_slots[k].capacity;
+    fl_outbuf_slots[k].base = NULL;
+    fl_outbuf_slots[k].capacity = 0;
+    return base;
+}
+
 /* A new block from malloc.  Large ones ask for transparent huge pages, as
  * NumPy's own allocator does: fewer page faults when the pages are first touched. */
 static void *fl_outbuf_new(size_t size) {
@@ -104,11 +126,8 @@ static void *fl_outbuf_malloc(void *ctx, size_t size) {
         char *base = NULL;
         size_t cap = 0;
         if (best >= 0) {
-            base = fl_outbuf_slots[best].base;
             cap = fl_outbuf_slots[best].capacity;
-            fl_outbuf_slots[best].base = NULL;
-            fl_outbuf_slots[best].capacity = 0;
-            fl_outbuf_held -= cap;
+            base = fl_outbuf_take(best);
             fl_outbuf_hits++;
         } else {
             fl_outbuf_misses++;
@@ -142,31 +161,27 @@ static void fl_outbuf_free(void *ctx, void *p, size_t size) {
     size_t cap = fl_outbuf_capacity(p);
     char *evicted[FL_OUTBUF_SLOTS];
     int n_evicted = 0;
-    if (cap >= FL_OUTBUF_MIN && cap <= fl_outbuf_limit && fl_outbuf_trylock()) {
-        /* Make room by dropping the least recently cached blocks. */
-        for (;;) {
-            int empty = -1, oldest = -1;
-            for (int k = 0; k < FL_OUTBUF_SLOTS; k++) {
-                if (!fl_outbuf_slots[k].base) { if (empty < 0) empty = k; }
-                else if (oldest < 0 || fl_outbuf_slots[k].stamp < fl_outbuf_slots[oldest].stamp)
-                    oldest = k;
+    if (cap >= FL_OUTBUF_MIN && fl_outbuf_trylock()) {
+        if (cap <= fl_outbuf_limit) {
+            /* Drop the least recently cached blocks until this one fits. */
+            while (fl_outbuf_held + cap > fl_outbuf_limit)
+                evicted[n_evicted++] = fl_outbuf_take(fl_outbuf_oldest());
+            int empty = -1;
+            for (int k = 0; k < FL_OUTBUF_SLOTS && empty < 0; k++)
+                if (!fl_outbuf_slots[k].base) empty = k;
+            if (empty < 0) {
+                empty = fl_outbuf_oldest();
+                evicted[n_evicted++] = fl_outbuf_take(empty);
             }
-            if (empty >= 0 && fl_outbuf_held + cap <= fl_outbuf_limit) {
-                fl_outbuf_slots[empty].base = base;
-                fl_outbuf_slots[empty].capacity = cap;
-                fl_outbuf_slots[empty].stamp = ++fl_outbuf_clock;
-                fl_outbuf_held += cap;
-                base = NULL;
-                break;
-            }
-            if (oldest < 0) break;       /* cannot happen while cap <= limit */
-            evicted[n_evicted++] = fl_outbuf_slots[oldest].base;
-            fl_outbuf_held -= fl_outbuf_slots[oldest].capacity;
-            fl_outbuf_slots[oldest].base = NULL;
-            fl_outbuf_slots[oldest].capacity = 0;
+            fl_outbuf_slots[empty].base = base;
+            fl_outbuf_slots[empty].capacity = cap;
+            fl_outbuf_slots[empty].stamp = ++fl_outbuf_clock;
+            fl_outbuf_held += cap;
+            base = NULL;
         }
         fl_outbuf_unlock();
     }
+    /* Back to the system outside the lock. */
     for (int k = 0; k < n_evicted; k++) free(evicted[k]);
     if (base) free(base);
 }
@@ -179,17 +194,8 @@ static size_t fl_outbuf_set_limit(size_t limit) {
     while (!fl_outbuf_trylock()) { }
     size_t old = fl_outbuf_limit;
     fl_outbuf_limit = limit;
-    while (fl_outbuf_held > limit) {
-        int oldest = -1;
-        for (int k = 0; k < FL_OUTBUF_SLOTS; k++)
-            if (fl_outbuf_slots[k].base
-                    && (oldest < 0 || fl_outbuf_slots[k].stamp < fl_outbuf_slots[oldest].stamp))
-                oldest = k;
-        evicted[n_evicted++] = fl_outbuf_slots[oldest].base;
-        fl_outbuf_held -= fl_outbuf_slots[oldest].capacity;
-        fl_outbuf_slots[oldest].base = NULL;
-        fl_outbuf_slots[oldest].capacity = 0;
-    }
+    while (fl_outbuf_held > limit)
+        evicted[n_evicted++] = fl_outbuf_take(fl_outbuf_oldest());
     fl_outbuf_unlock();
     for (int k = 0; k < n_evicted; k++) free(evicted[k]);
     return old;
@@ -211,7 +217,22 @@ static PyDataMem_Handler fl_outbuf_handler_struct = {
     {NULL, fl_outbuf_malloc, fl_outbuf_calloc, fl_outbuf_realloc, fl_outbuf_free},
 };
 
-static int fl_outbuf_import_numpy(void) {
+/* In the child of a fork, only the forking thread exists: if another thread held
+ * the lock at the fork, the slots may be half-updated, so the child forgets them
+ * (their pages stay the parent's copy-on-write) and starts with an empty cache. */
+static void fl_outbuf_atfork_child(void) {
+    if (atomic_flag_test_and_set_explicit(&fl_outbuf_lock, memory_order_acquire)) {
+        memset(fl_outbuf_slots, 0, sizeof fl_outbuf_slots);
+        fl_outbuf_held = 0;
+    }
+    atomic_flag_clear_explicit(&fl_outbuf_lock, memory_order_release);
+}
+
+/* Once, when _kernels loads: NumPy's C API table and the fork handler. */
+static int fl_outbuf_init(void) {
+#ifndef _WIN32
+    pthread_atfork(NULL, NULL, fl_outbuf_atfork_child);
+#endif
     return _import_array();       /* -1 with an exception set on failure */
 }
 
