@@ -39,19 +39,22 @@ static double pairwise(const double *v, ptrdiff_t k){
   ptrdiff_t h=k/2; return pairwise(v,h)+pairwise(v+h,k-h);}
 static void lsum(const double *z,const double *y,ptrdiff_t n,double *s){ double lv[512]; double t=0; for(ptrdiff_t i=0;i<n;i+=512){ fl_logit_loss(z+i,y+i,lv,512); t+=pairwise(lv,512);} *s=t;}
 static void psum(const double *a,const double *y,ptrdiff_t n,double *s){ double lv[512]; double t=0; for(ptrdiff_t i=0;i<n;i+=512){ fl_prob_loss(a+i,y+i,2.2e-16,lv,512); t+=pairwise(lv,512);} *s=t;}
+static void psum32(const float *a,const float *y,ptrdiff_t n,double *s){ double ab[512], yb[512], lv[512]; double t=0; for(ptrdiff_t i=0;i<n;i+=512){ for(int j=0;j<512;j++){ab[j]=a[i+j]; yb[j]=y[i+j];} fl_prob_loss(ab,yb,0x1p-23,lv,512); t+=pairwise(lv,512);} *s=t;}
 static void lsum32(const float *z,const float *y,ptrdiff_t n,double *s){ double zb[512], yb[512], lv[512]; double t=0; for(ptrdiff_t i=0;i<n;i+=512){ for(int j=0;j<512;j++){zb[j]=z[i+j]; yb[j]=y[i+j];} fl_logit_loss(zb,yb,lv,512); t+=pairwise(lv,512);} *s=t;}
 static void fwd32(const double *z, float *o, ptrdiff_t n){ double b[512]; for(ptrdiff_t i=0;i<n;i+=512){ fl_sigmoid(z+i,b,512); for(int j=0;j<512;j++) o[i+j]=(float)b[j];}}
 #else
-static void lsum(const double *z,const double *y,ptrdiff_t n,double *s){ double t=0,b; for(ptrdiff_t i=0;i<n;i+=512){ fl_logit_loss_sum(z+i,y+i,512,1.0,&b); t+=b;} *s=t;}
-static void psum(const double *a,const double *y,ptrdiff_t n,double *s){ double t=0,b; for(ptrdiff_t i=0;i<n;i+=512){ fl_prob_loss_sum(a+i,y+i,2.2e-16,512,1.0,&b); t+=b;} *s=t;}
-static void lsum32(const float *z,const float *y,ptrdiff_t n,double *s){ double t=0,b; for(ptrdiff_t i=0;i<n;i+=512){ fl_logit_loss_sum_f32(z+i,y+i,512,1.0,&b); t+=b;} *s=t;}
+static double cnt[2];
+static void lsum(const double *z,const double *y,ptrdiff_t n,double *s){ double t=0,b; for(ptrdiff_t i=0;i<n;i+=512){ fl_logit_loss_total(z+i,y+i,512,1.0,&b,cnt); t+=b;} *s=t;}
+static void psum(const double *a,const double *y,ptrdiff_t n,double *s){ double t=0,b; for(ptrdiff_t i=0;i<n;i+=512){ fl_prob_loss_total(a+i,y+i,2.2e-16,512,1.0,&b,cnt); t+=b;} *s=t;}
+static void lsum32(const float *z,const float *y,ptrdiff_t n,double *s){ double t=0,b; for(ptrdiff_t i=0;i<n;i+=512){ fl_logit_loss_total_f32(z+i,y+i,512,1.0,&b,cnt); t+=b;} *s=t;}
+static void psum32(const float *a,const float *y,ptrdiff_t n,double *s){ double t=0,b; for(ptrdiff_t i=0;i<n;i+=512){ fl_prob_loss_total_f32(a+i,y+i,0x1p-23,512,1.0,&b,cnt); t+=b;} *s=t;}
 static void fwd32(const double *z, float *o, ptrdiff_t n){ fl_sigmoid_to_f32(z,o,n);}
 #endif
 int main(){
   fl_isa_select(-1);
-  ptrdiff_t n=2048; double *z=malloc(n*8),*y=malloc(n*8),*a=malloc(n*8),*lv=malloc(n*8),*rv=malloc(n*8),*cv=malloc(n*8); float *zf=malloc(n*4),*yf=malloc(n*4),*of=malloc(n*4); double s;
+  ptrdiff_t n=2048; double *z=malloc(n*8),*y=malloc(n*8),*a=malloc(n*8),*lv=malloc(n*8),*rv=malloc(n*8),*cv=malloc(n*8); float *zf=malloc(n*4),*yf=malloc(n*4),*of=malloc(n*4),*af=malloc(n*4); double s;
   srand(1); for(ptrdiff_t i=0;i<n;i++){z[i]=((rand()/(double)RAND_MAX)-0.5)*40; y[i]=rand()&1; zf[i]=z[i]; yf[i]=y[i];}
-  fl_sigmoid(z,a,n);
+  fl_sigmoid(z,a,n); for(ptrdiff_t i=0;i<n;i++) af[i]=(float)a[i];
   for(int rep=0;rep<60;rep++){
     TIME(0,"cost_from_logits f64 (loss+sum)",100,n,lsum(z,y,n,&s));
     TIME(1,"compute_cost f64 (loss+sum)",100,n,psum(a,y,n,&s));
@@ -63,6 +66,7 @@ int main(){
     TIME(7,"loss+residual f64",100,n,fl_logit_loss_residual(z,y,lv,rv,n));
     TIME(8,"loss+resid+curv f64",100,n,fl_logit_loss_residual_curvature(z,y,lv,rv,cv,n));
     TIME(9,"forward f64 z -> f32",100,n,fwd32(z,of,n));
+    TIME(10,"compute_cost f32 (loss+sum)",100,n,psum32(af,yf,n,&s));
   }
   for(int i=0;i<nv;i++) printf("%-34s %.3f\n",names[i],best[i]);
 }
