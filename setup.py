@@ -4,6 +4,7 @@ Metadata lives in pyproject.toml; this file only declares the extension and
 decides, on the build machine, whether OpenMP is available.
 """
 import atexit
+import glob
 import os
 import shlex
 import shutil
@@ -113,10 +114,9 @@ extensions = [
         ["fastlogit/_kernels.pyx"],
         include_dirs=["fastlogit/src", numpy.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_25_API_VERSION")],
-        depends=["fastlogit/src/fl_isa.h", "fastlogit/src/fl_math.h", "fastlogit/src/fl_math_f32.h", "fastlogit/src/fl_rows.h", "fastlogit/src/fl_pool.h",
-                 "fastlogit/src/fl_hessian.h",
-                 "fastlogit/_openmp.pxd", "fastlogit/_kernels_elementwise.pxi",
-                 "fastlogit/_kernels_rows.pxi", "fastlogit/_kernels_newton.pxi"],
+        # Every C header and included .pxi: a change to any of them rebuilds.
+        depends=sorted(glob.glob("fastlogit/src/*.h") + glob.glob("fastlogit/_kernels_*.pxi"))
+        + ["fastlogit/_openmp.pxd"],
     )
 ]
 

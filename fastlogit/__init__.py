@@ -54,7 +54,9 @@ from fastlogit._api import (  # noqa: E402  (after the check above)
     predict,
     sigmoid,
 )
-from fastlogit._config import build_info, show_config  # noqa: E402
+from fastlogit._config import (  # noqa: E402
+    build_info, output_cache_info, set_output_cache, show_config,
+)
 from fastlogit._train import ConvergenceWarning, FitResult, fit, gradient_descent  # noqa: E402
 from fastlogit._version import __version__  # noqa: E402
 
@@ -69,6 +71,8 @@ __all__ = [
     "cost_and_gradients",
     "build_info",
     "show_config",
+    "set_output_cache",
+    "output_cache_info",
     "gradient_descent",
     "fit",
     "FitResult",

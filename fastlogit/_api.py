@@ -52,7 +52,7 @@ def _elementwise(kernel, z, out, n_threads, name):
     # Like a ufunc: 0-d input (Python or NumPy scalar, 0-d array) gives a scalar.
     scalar_input = z.ndim == 0
     if out is None:
-        result = np.empty_like(z, order="K")
+        result = _kernels.empty_output(None, z.dtype, like=z)
     else:
         result = check_out(out, z.shape)
     # The kernel walks both arrays in memory order; that is the same element
@@ -66,7 +66,7 @@ def _elementwise(kernel, z, out, n_threads, name):
         or (result.__array_interface__["data"][0] == z.__array_interface__["data"][0]
             and result.strides == z.strides)
     )
-    target = result if direct else np.empty_like(z, dtype=result.dtype, order="K")
+    target = result if direct else _kernels.empty_output(None, result.dtype, like=z)
     kernel(z.ravel(order="K"), target.ravel(order="K"), resolve_threads(n_threads, z.size))
     if not direct:
         result[...] = target
@@ -146,7 +146,7 @@ def linear_scores(X: ArrayLike, W: ArrayLike, b: float, *, n_threads: int | None
     array([-1.25,  1.48])
     """
     X, W_vec, b_val, _ = _linear_inputs(X, W, b)
-    z = np.empty(X.shape[0], dtype=np.float64)
+    z = _kernels.empty_output(X.shape[0], np.float64)
     _kernels.scores(X, W_vec, b_val, z, resolve_threads(n_threads, X.size))
     return z
 
@@ -186,11 +186,11 @@ def forward_pass(X: ArrayLike, W: ArrayLike, b: float, out: NDArray | None = Non
     """
     X, W_vec, b_val, dtype = _linear_inputs(X, W, b)
     m = X.shape[0]
-    A = np.empty((1, m), dtype=dtype) if out is None else check_out(out, (1, m))
+    A = _kernels.empty_output((1, m), dtype) if out is None else check_out(out, (1, m))
     # W_vec is a private copy, so only X can overlap out; the kernel writes A
     # while other threads still read X, hence a temporary on any overlap.
     direct = A.flags.c_contiguous and A.flags.aligned and not np.may_share_memory(A, X)
-    target = A if direct else np.empty((1, m), A.dtype)
+    target = A if direct else _kernels.empty_output((1, m), A.dtype)
     _kernels.forward_pass(X, W_vec, b_val, target.reshape(m),
                           resolve_threads(n_threads, X.size))
     if target is not A:
@@ -218,7 +218,7 @@ def predict(X: ArrayLike, W: ArrayLike, b: float, threshold: float = 0.5, *,
     # A NaN threshold would silently predict 0 everywhere.
     threshold = check_threshold(threshold)
     m = X.shape[0]
-    labels = np.empty((1, m), dtype=np.int64)
+    labels = _kernels.empty_output((1, m), np.int64)
     _kernels.predict(X, W_vec, b_val, threshold, labels.reshape(m),
                      resolve_threads(n_threads, X.size))
     return labels

@@ -475,3 +475,4 @@ def combine_partials(P):
 include "_kernels_elementwise.pxi"
 include "_kernels_rows.pxi"
 include "_kernels_newton.pxi"
+include "_kernels_outputs.pxi"

@@ -15,6 +15,7 @@
 # combined in chunk order: the bits do not depend on the thread count.
 cdef extern from "fl_hessian.h" nogil:
     int FLN_V
+    Py_ssize_t FLN_LDR(Py_ssize_t ld)
     void fln_syrk_upper(const double *S, const double *P, Py_ssize_t k, Py_ssize_t ld,
                         double *H) noexcept nogil
     void fln_pack_d(const double *X, Py_ssize_t rs, Py_ssize_t cs, Py_ssize_t n, Py_ssize_t k,
@@ -55,7 +56,7 @@ cdef struct NewtonJob:
     const double *sample_weight   # NULL: unit weights
     double *part                  # (n_chunks, width): [loss, loss_c, db, db_c, bad, -, -, -, dW, dW_c]
     Py_ssize_t width
-    double *hpart                 # (n_chunks, ld * ld): upper triangles of H
+    double *hpart                 # (n_chunks, FLN_LDR(ld) * ld): upper triangles of H
     double *work                  # per worker: z, y, loss, residual, curvature, g, then P and S
     Py_ssize_t vec
     Py_ssize_t scratch
@@ -89,7 +90,7 @@ cdef inline void _newton_chunk(NewtonJob *j, const data_t *X, const label_t *y, 
         else:
             fln_pack_f(X + start * j.rs if j.cs == 1 else X + start, j.rs, j.cs, n, k, hv,
                        ld, P, S)
-        fln_syrk_upper(S, P, k, ld, j.hpart + c * ld * ld)
+        fln_syrk_upper(S, P, k, ld, j.hpart + c * FLN_LDR(ld) * ld)
 
 
 cdef void _newton_task(void *ctx, Py_ssize_t c, int worker) noexcept nogil:
@@ -126,9 +127,11 @@ def cost_gradient_hessian(const data_t[:, :] X, const double[::1] W, double b,
     job.n_blocks = _ceil_div(m, job.rows)
     job.width = _ceil_div(8 + 2 * n, 8) * 8
     job.vec = _ceil_div(5 * job.rows + n, 8) * 8
-    job.scratch = job.vec + 2 * job.rows * job.ld
+    job.scratch = job.vec + job.rows * (job.ld + FLN_LDR(job.ld))     # P, then S
     cdef double[:, ::1] part = np.zeros((job.n_chunks, job.width), dtype=np.float64)
-    cdef double[:, ::1] hpart = np.zeros((job.n_chunks, job.ld * job.ld), dtype=np.float64)
+    # Each chunk's H: FLN_LDR(ld) rows of ld (the rows past ld are the tiles' padding).
+    cdef double[:, ::1] hpart = np.zeros((job.n_chunks, FLN_LDR(job.ld) * job.ld),
+                                         dtype=np.float64)
     cdef double[:, ::1] work = np.empty((max(n_threads, 1), job.scratch), dtype=np.float64)
     dW = np.zeros(n, dtype=np.float64)
     cdef double[::1] dW_view = dW

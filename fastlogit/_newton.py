@@ -87,9 +87,12 @@ def newton(oracle: Oracle, theta: NDArray, J: float, grad: NDArray, H: NDArray, 
     while True:
         grad_max = float(np.abs(grad).max()) if grad.size else 0.0
         step = newton_direction(H, grad)
-        slope = float(grad @ step)
-        if not slope < 0:                      # numerically not a descent direction
-            step, slope = -grad, -float(grad @ grad)
+        # Extreme X (|x| ~ 1e300) can overflow these dot products: an infinite
+        # slope then fails the line search, which reports it; no RuntimeWarning.
+        with np.errstate(over="ignore", invalid="ignore"):
+            slope = float(grad @ step)
+            if not slope < 0:                      # numerically not a descent direction
+                step, slope = -grad, -float(grad @ grad)
         # -slope / 2 is the decrease a full Newton step predicts (the decrement).
         floor = 4 * _EPS * max(abs(J), 1.0)
         if grad_max <= tol and -0.5 * slope <= max(tol * tol, floor):

@@ -32,7 +32,7 @@ from fastlogit._objective import intercept_start, newton_objective, penalised_ob
 from fastlogit._solver_rule import LBFGS_FIRST_EVALS, auto_solver, column_mean_squares, lbfgs_scale
 from fastlogit._validation import (
     check_bool, check_count, check_labels, check_nonneg, check_sample_weight, check_scalar,
-    check_W, check_X, resolve_threads,
+    check_W, check_X, first_nonfinite, resolve_threads,
 )
 
 __all__ = ["ConvergenceWarning", "FitResult", "fit", "gradient_descent",
@@ -187,15 +187,31 @@ class _Objective:
 # Gradient descent
 # ---------------------------------------------------------------------------
 
-def check_start_finite(J: float, grad: NDArray) -> None:
+def check_start_finite(J: float, grad: NDArray, X: NDArray | None = None) -> None:
     """Raise unless J and its gradient at the starting point are finite.
 
-    With finite X the start point gives finite values, so anything else
-    means X holds NaN or inf (found here at no extra pass over X).
+    With finite, moderate X the start point gives finite values, so anything
+    else means X holds NaN or inf.  This is the fit's only finiteness check
+    (no extra pass over X): rows of weight 0 count too, since their gradient
+    terms are 0 * x, NaN for a non-finite x.  Given X (in memory), the error
+    names the first bad element, or says that finite X overflowed the sums.
     """
-    if not (math.isfinite(J) and np.all(np.isfinite(grad))):
-        raise ValueError("X must hold finite numbers; the cost at the starting point is "
-                         f"{J!r} (NaN or inf in X?)")
+    if math.isfinite(J) and np.all(np.isfinite(grad)):
+        return
+    where = first_nonfinite(X) if X is not None else None
+    if where is not None:
+        i, j = where
+        raise ValueError(f"X must hold finite numbers (no NaN or inf); X[{i}, {j}] is "
+                         f"{float(X[i, j])!r}")
+    if X is not None:
+        with np.errstate(all="ignore"):
+            largest = float(np.max(np.abs(X))) if X.size else 0.0
+        raise ValueError(
+            f"X is finite but the cost or gradient at the starting point is not (J = {J!r}): "
+            f"its values, up to |x| = {largest:.3g}, overflow the sums (no NaN or inf in X, "
+            "but scale the features)")
+    raise ValueError("X must hold finite numbers; the cost at the starting point is "
+                     f"{J!r} (NaN or inf in X?)")
 
 
 def gradient_descent(X: ArrayLike, Y: ArrayLike, W: ArrayLike | None = None, b: float = 0.0, *,
@@ -334,7 +350,7 @@ SEPARABLE = "the data are linearly separable: without a penalty there is no fini
 def _newton(objective: _Objective, theta, tol, max_iter):
     """Newton on the in-memory oracle: one compiled pass for J, gradient and Hessian."""
     J, grad, H = objective.with_hessian(theta)
-    check_start_finite(J, grad)
+    check_start_finite(J, grad, objective.X)
     give_up = separation_watch(objective.split, objective.separated) if objective.l2 == 0 else None
     return newton(objective.with_hessian, theta, J, grad, H, tol, max_iter, give_up)
 
@@ -436,7 +452,7 @@ def fit(X: ArrayLike, Y: ArrayLike, *, l2: float = 0.0, sample_weight: ArrayLike
         theta, J, grad, n_iter, message, converged = _newton(objective, theta, tol, max_iter)
     else:
         J, grad = objective(theta)
-        check_start_finite(J, grad)
+        check_start_finite(J, grad, objective.X)
         budget = LBFGS_FIRST_EVALS if solver == "lbfgs-then-newton" else None
         theta, J, grad, n_iter, message, converged = lbfgs(
             objective, theta, J, grad, tol, max_iter, budget,

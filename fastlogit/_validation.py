@@ -121,6 +121,20 @@ def check_X(X) -> np.ndarray:
     return as_contiguous(X)
 
 
+def first_nonfinite(X: np.ndarray, block_elements: int = 1 << 20) -> tuple[int, int] | None:
+    """(row, column) of the first NaN or inf of the 2-D array X in row order, or None.
+
+    For error messages only: callers detect non-finite data for free (a kernel's
+    result is not finite) and then ask where.  Blocks of rows keep the mask small."""
+    rows = max(1, block_elements // max(X.shape[1], 1))
+    for start in range(0, X.shape[0], rows):
+        bad = ~np.isfinite(X[start:start + rows])
+        if bad.any():
+            i, j = np.argwhere(bad)[0]
+            return start + int(i), int(j)
+    return None
+
+
 def check_W(W, n: int) -> tuple[np.ndarray, np.dtype]:
     """(W as a private contiguous float64 vector of length n, W's own dtype).
 

@@ -43,6 +43,8 @@ try:  # scikit-learn >= 1.6
     from sklearn.utils.validation import validate_data as _validate_data
 except ImportError:  # pragma: no cover - scikit-learn 1.4 and 1.5
     def _validate_data(estimator, X="no_validation", y="no_validation", **kwargs):
+        if "ensure_all_finite" in kwargs:       # its name before 1.6
+            kwargs["force_all_finite"] = kwargs.pop("ensure_all_finite")
         return estimator._validate_data(X, y, **kwargs)
 
 from fastlogit._api import linear_scores, log_sigmoid, sigmoid
@@ -276,7 +278,10 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         """
         if _is_dask(X):
             return self._fit_dask(X, y, sample_weight)
-        X, y = _validate_data(self, X, y, dtype=_FLOAT_DTYPES, order=None)
+        # No NaN/inf pass over X here: the fit's first kernel pass finds them
+        # for free and names the element (fastlogit._train.check_start_finite).
+        X, y = _validate_data(self, X, y, dtype=_FLOAT_DTYPES, order=None,
+                              ensure_all_finite=False)
         classes, y_index = _two_numeric_classes(y)
         if classes is None:
             classes, y_index = self._encode_labels(y)

@@ -20,7 +20,7 @@ from fastlogit.io.readers import open_table
 from fastlogit.scoring import first_invalid, invalid_rows
 
 __all__ = ["TrainingTable", "choose_features", "label_classes", "targets_from_labels",
-           "check_invalid_rows", "load_training_table"]
+           "check_invalid_rows", "invalid_training_rows", "load_training_table"]
 
 LISTED_LABELS = 10
 
@@ -163,6 +163,22 @@ def check_invalid_rows(table: np.ndarray, names: Sequence[str], label: str, row_
     return bad
 
 
+def invalid_training_rows(X: np.ndarray, names: Sequence[str], label: str, row_label,
+                          on_invalid: str, *, y: np.ndarray | None = None,
+                          target: str | None = None) -> np.ndarray | None:
+    """:func:`check_invalid_rows` over a training block: the features ``X``
+    (columns ``names``) and, when given, the targets ``y`` (column
+    ``target``), side by side.  The one rule of ``on_invalid`` for training,
+    used by :func:`load_training_table` and, part by part, by
+    :func:`fastlogit.dask.read_parts` (where ``y`` is None without a label:
+    then it is also the scoring engine's rule, NaN or inf in a feature).
+    """
+    if y is None:
+        return check_invalid_rows(X, names, label, row_label, on_invalid)
+    return check_invalid_rows(np.column_stack([X, y]), list(names) + [target], label,
+                              row_label, on_invalid)
+
+
 def load_training_table(path, target: str, *, features: Sequence[str] | None = None,
                         exclude: Sequence[str] | None = None, positive: str | None = None,
                         on_invalid: str = "error", what: str = "DATA") -> TrainingTable:
@@ -193,8 +209,7 @@ def load_training_table(path, target: str, *, features: Sequence[str] | None = N
     m = X.shape[0]
     if m == 0:
         raise InputError(f"{label} has no rows to train on")
-    bad = check_invalid_rows(np.column_stack([X, y]), names + [target], label, row_label,
-                             on_invalid)
+    bad = invalid_training_rows(X, names, label, row_label, on_invalid, y=y, target=target)
     kept = np.arange(m)  # file row of each kept row, for messages
     dropped = 0
     if bad is not None:

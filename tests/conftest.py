@@ -54,14 +54,14 @@ def pytest_collection_modifyitems(config, items):
 PACKAGE_PARENT = str(Path(fastlogit.__file__).resolve().parent.parent)
 
 
-def run_python(args, *, cwd, **kwargs) -> subprocess.CompletedProcess:
+def run_python(args, *, cwd, env_extra=None, **kwargs) -> subprocess.CompletedProcess:
     """``python ARGS`` in a subprocess that imports the fastlogit under test.
 
     ``cwd`` must not be the source checkout: ``-m``/``-c`` put the current
     folder first on sys.path, where the uncompiled sources would shadow the
-    installed package.
+    installed package.  ``env_extra``: variables to set for the child.
     """
-    env = dict(os.environ)
+    env = dict(os.environ, **(env_extra or {}))
     env["PYTHONPATH"] = os.pathsep.join(p for p in (PACKAGE_PARENT, env.get("PYTHONPATH")) if p)
     return subprocess.run([sys.executable, *map(str, args)], cwd=cwd, env=env,
                           capture_output=True, text=True, **kwargs)

@@ -267,3 +267,108 @@ def test_bench_fit_rows_have_a_dask_row_that_reports_passes():
                          FitRow("c", "fastlogit-dask", 0.1, 0.0, 4),
                          FitRow("c", "sklearn-lbfgs", 2.0, 0.0, 9)])
     assert "2.00x" in table.splitlines()[1] and "passes over X" in table
+
+
+def test_read_parts_skip_without_a_label_leaves_the_rows_out_as_score_does(
+        parts_with_invalid_rows, tmp_path):
+    """Without a label, "skip" is the scoring engine's rule (NaN or inf in a
+    feature): the rows are not in X, .keep says which stored rows are, and
+    scores over X are those of ``score_parts(on_invalid="skip")``, bit for bit."""
+    import pyarrow.parquet as pq
+
+    from fastlogit.scoring import invalid_rows
+
+    folder, x, y = parts_with_invalid_rows
+    parts = fld.read_parts(folder, columns=["a", "b"], on_invalid="skip")
+    want_keep = ~invalid_rows(x)
+    assert parts.rows == (200, 200) and parts.kept == (199, 200) and parts.skipped == 1
+    assert parts.X.shape == (399, 2) and parts.X.chunks[0] == (199, 200) and parts.Y is None
+    np.testing.assert_array_equal(parts.keep.compute(), want_keep)
+    np.testing.assert_array_equal(parts.X.compute(), x[want_keep])   # the NaN label row stays
+    model = Model(["a", "b"], np.array([[0.5], [-2.0]]), 0.25)
+    summary = fld.score_parts(model, folder, tmp_path / "scores", on_invalid="skip")
+    assert summary["rows_out"] == 399 and summary["invalid"] == 1
+    scored = np.concatenate([pq.read_table(p).column("probability").to_numpy()
+                             for p in sorted((tmp_path / "scores").iterdir())])
+    ours = fld.forward_pass(parts.X, model.W, model.b)[0].compute()
+    np.testing.assert_array_equal(ours.ravel(), scored)
+    # The default columns include the label column "y": its NaN row goes too.
+    assert fld.read_parts(folder, on_invalid="skip").skipped == 2
+
+
+def test_read_parts_skip_with_a_label_gives_the_in_memory_training_table(
+        parts_with_invalid_rows):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from fastlogit.training_table import load_training_table
+
+    folder, x, y = parts_with_invalid_rows
+    parts = fld.read_parts(folder, label="y", on_invalid="skip")
+    whole = folder.parent / "whole.parquet"
+    pq.write_table(pa.concat_tables([pq.read_table(p) for p in sorted(folder.iterdir())]), whole)
+    table = load_training_table(whole, "y", on_invalid="skip")
+    assert parts.kept == (199, 199) and parts.skipped == table.rows_skipped == 2
+    np.testing.assert_array_equal(parts.X.compute(), table.X)
+    np.testing.assert_array_equal(parts.Y.compute(), table.y)
+    assert parts.X.chunks[0] == parts.Y.chunks[0] == (199, 199)
+    np.testing.assert_array_equal(parts.keep.compute(), np.isfinite(x).all(axis=1) & np.isfinite(y))
+    assert "398 rows (2 skipped)" in repr(parts)
+    # Nothing to skip: the stored rows as they are, with the same numbers.
+    clean = fld.read_parts(folder, columns=["a"], on_invalid="skip")
+    assert clean.skipped == 0 and clean.X.chunks[0] == (200, 200)
+
+
+def test_a_part_with_no_valid_row_is_an_empty_block(parts_with_invalid_rows):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder, x, y = parts_with_invalid_rows
+    pq.write_table(pa.table({"a": [np.nan] * 5, "b": [1.0] * 5, "y": [1.0] * 5}),
+                   folder / "part-2.parquet")
+    parts = fld.read_parts(folder, label="y", on_invalid="skip")
+    assert parts.kept == (199, 199, 0) and parts.skipped == 7 and parts.X.shape == (398, 2)
+    res, _, rows, skipped = fld.fit_parts(folder, "y", C=1.0, on_invalid="skip", tol=1e-10,
+                                          return_skipped=True)
+    assert (rows, skipped) == (398, 7)
+    keep = np.isfinite(x).all(axis=1) & np.isfinite(y)
+    want = fastlogit.fit(x[keep], y[keep], l2=1 / 398, tol=1e-10)
+    np.testing.assert_allclose(res.W, want.W, rtol=1e-6, atol=0)
+
+
+def test_skip_at_float32_leaves_out_values_beyond_its_range_as_score_does(tmp_path):
+    from fastlogit.scoring import invalid_rows
+
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    X = np.random.default_rng(3).normal(size=(12, 2))
+    X[4, 0] = 1e300                      # finite in float64, inf in float32
+    np.save(folder / "p0.npy", X[:6])
+    np.save(folder / "p1.npy", X[6:])
+    as64 = fld.read_parts(folder, on_invalid="skip")
+    as32 = fld.read_parts(folder, dtype=np.float32, on_invalid="skip")
+    assert as64.skipped == 0
+    with np.errstate(over="ignore"):
+        X32 = X.astype(np.float32)
+    assert as32.skipped == 1 and as32.kept == (5, 6)
+    np.testing.assert_array_equal(as32.X.compute(), X32[~invalid_rows(X32)])
+    model = Model(["0", "1"], np.array([[0.5], [-2.0]]), 0.25, dtype="float32")
+    summary = fld.score_parts(model, folder, tmp_path / "scores", on_invalid="skip")
+    assert summary["invalid"] == as32.skipped
+
+
+def test_an_output_folder_with_parts_this_job_would_not_replace_is_refused(npy_parts, tmp_path):
+    folder, _ = npy_parts
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "p0.npy").write_bytes(b"old")
+    (out / "p9.npy").write_bytes(b"stale")
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match=r"holds 1 part\(s\) that this job would not replace "
+                                         r"\('p9.npy'\): a reader of the folder would mix"):
+        fld.score_parts(MODEL, folder, out)
+    assert _bytes(out) == {"notes.txt": b"mine", "p0.npy": b"old", "p9.npy": b"stale"}
+    (out / "p9.npy").unlink()
+    fld.score_parts(MODEL, folder, out)
+    assert sorted(_bytes(out)) == ["notes.txt", "p0.npy", "p1.npy"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "parts"]

@@ -36,6 +36,22 @@ def test_tags_declare_binary_only():
     assert tags.input_tags.sparse is False and tags.input_tags.allow_nan is False
 
 
+@pytest.mark.parametrize("solver", ["lbfgs", "newton"])
+def test_fit_finds_nan_and_inf_without_a_separate_pass(solver):
+    # fit skips scikit-learn's NaN/inf scan (a whole pass over X); the first
+    # kernel pass finds them, in rows of zero weight too, and names the element.
+    rng = np.random.default_rng(3)
+    X, y = rng.standard_normal((60, 4)), np.arange(60) % 2
+    for bad in (np.nan, np.inf, -np.inf):
+        Xb = X.copy()
+        Xb[7, 3] = bad
+        for sw in (None, np.where(np.arange(60) == 7, 0.0, 1.0)):
+            with pytest.raises(ValueError, match=r"\(no NaN or inf\); X\[7, 3\]"):
+                LogisticRegression(solver=solver).fit(Xb, y, sample_weight=sw)
+        with pytest.raises(ValueError, match="NaN|inf"):      # predict keeps the scan
+            LogisticRegression(solver=solver).fit(X, y).predict(Xb)
+
+
 @pytest.fixture(scope="module")
 def breast_cancer():
     X, y = load_breast_cancer(return_X_y=True)

@@ -290,6 +290,32 @@ def test_fit_rejects_bad_data(rng):
         fastlogit.fit(np.empty((0, 2)), np.empty((1, 0)))
 
 
+@pytest.mark.parametrize("solver", ["lbfgs", "newton"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("layout", ["C64", "F64", "C32"])
+def test_fit_names_the_first_non_finite_element_even_in_a_row_of_weight_zero(
+        rng, solver, bad, layout):
+    # The fit has no separate NaN/inf pass: the first kernel pass finds them,
+    # including in rows of weight 0 (whose loss is ignored but whose gradient
+    # term 0 * x is not finite), and the error then says where.
+    X, Y = logistic_data(rng, 40, 3)
+    X = np.asarray(X, dtype=np.float32 if layout == "C32" else np.float64,
+                   order="F" if layout == "F64" else "C")
+    X[5, 2] = bad
+    X[9, 0] = bad                         # later in row order: not the one named
+    sw = np.ones(40)
+    for weights in (None, np.where(np.arange(40) == 5, 0.0, sw)):
+        with pytest.raises(ValueError, match=rf"no NaN or inf\); X\[5, 2\] is {bad!r}"):
+            fastlogit.fit(X, Y, l2=1e-3, sample_weight=weights, solver=solver)
+
+
+def test_fit_on_finite_x_that_overflows_the_start_says_so(rng):
+    X, Y = logistic_data(rng, 40, 2)
+    X[:, 0] = np.where(Y.ravel() > 0, 1e308, -1e308)     # every gradient term of one sign
+    with pytest.raises(ValueError, match=r"X is finite but .* overflow the sums"):
+        fastlogit.fit(X, Y, l2=1e-3)
+
+
 def test_fit_without_scipy_names_the_extra(rng, monkeypatch):
     X, Y = logistic_data(rng, 50, 2)
     monkeypatch.setitem(sys.modules, "scipy.optimize", None)   # import now fails

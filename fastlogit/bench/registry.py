@@ -1,5 +1,5 @@
 """The registry of implementations: for every kernel, fastlogit, the textbook
-NumPy reference and the peers (SciPy, scikit-learn, numexpr, PyTorch), each
+NumPy reference and the peers (SciPy, scikit-learn, numexpr, PyTorch, JAX), each
 imported lazily and skipped when not installed."""
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ import numpy as np
 
 from fastlogit.bench.problems import Problem
 
-PEERS = ("scipy", "sklearn", "numexpr", "torch")
+PEERS = ("scipy", "sklearn", "numexpr", "torch", "jax")
 # Implementations in the order the tables show them.
-IMPL_ORDER = ("reference", "fastlogit", "fastlogit out=", "scipy", "sklearn", "numexpr", "torch")
+IMPL_ORDER = ("reference", "fastlogit", "fastlogit out=", "scipy", "sklearn", "numexpr", "torch",
+              "jax")
 
 
 @dataclass
@@ -39,6 +40,10 @@ def import_peer(name: str):
             import numexpr as mod
         elif name == "torch":
             import torch as mod
+        elif name == "jax":
+            import jax as mod
+            # float64 arrays stay float64 (JAX's default narrows them to float32).
+            mod.config.update("jax_enable_x64", True)
         else:
             raise ValueError(name)
     except ImportError:
@@ -52,6 +57,38 @@ def available_peers() -> list:
 
 def _torch_result(r):
     return r.numpy() if hasattr(r, "numpy") else r
+
+
+def _jax(problem: Problem, peers) -> list:
+    """JAX's jit-compiled versions (XLA on the CPU; it picks its own threads: a
+    jitted element-wise loop runs on one), inputs placed on the device once."""
+    if "jax" not in peers:
+        return []
+    jax = import_peer("jax")
+    k, a = problem.kernel, problem.arrays
+    on_device = {name: jax.device_put(v) for name, v in a.items() if isinstance(v, np.ndarray)}
+
+    def timed(fn, *args):
+        return lambda: fn(*args).block_until_ready()
+
+    def as_numpy(shape=None):
+        return lambda r: (np.asarray(r) if shape is None else np.asarray(r).reshape(shape))
+
+    if k in ("sigmoid", "log_sigmoid"):
+        fn = jax.jit(jax.nn.sigmoid if k == "sigmoid" else jax.nn.log_sigmoid)
+        return [Impl("jax", timed(fn, on_device["z"]), as_numpy(), False,
+                     note=f"jit(jax.nn.{k})")]
+    if k == "forward_pass":
+        X, W = on_device["X"], on_device["W"]
+        fn = jax.jit(lambda X, w, b: jax.nn.sigmoid(X @ w + b))
+        return [Impl("jax", timed(fn, X, W[:, 0], a["b"]), as_numpy((1, -1)), False,
+                     note="jit(sigmoid(X @ w + b))")]
+    if k == "cost_from_logits":
+        # softplus(z) - y z is the loss written as log(1 + e^z) - y z.
+        fn = jax.jit(lambda z, y: jax.numpy.mean(jax.nn.softplus(z) - y * z))
+        return [Impl("jax", timed(fn, on_device["Z"], on_device["Y"]), lambda r: float(r), False,
+                     note="jit(mean(softplus(z) - y z))")]
+    return []
 
 
 def _elementwise(problem: Problem, threads: int, peers) -> list:
@@ -88,7 +125,7 @@ def _elementwise(problem: Problem, threads: int, peers) -> list:
         t_fn = torch.sigmoid if k == "sigmoid" else torch.nn.functional.logsigmoid
         impls.append(Impl("torch", lambda: t_fn(zt), _torch_result, False,
                           note="torch." + ("sigmoid" if k == "sigmoid" else "nn.functional.logsigmoid")))
-    return impls
+    return impls + _jax(problem, peers)
 
 
 def _rows(problem: Problem, threads: int, peers) -> list:
@@ -119,6 +156,7 @@ def _rows(problem: Problem, threads: int, peers) -> list:
             impls.append(Impl("torch", lambda: torch.sigmoid(torch.mv(Xt, wt) + b),
                               lambda r: r.numpy().reshape(1, -1), False,
                               note="torch.sigmoid(X @ w + b)"))
+        impls += _jax(problem, peers)
     else:
         impls += [
             Impl("reference", lambda: reference.predict(X, W, b)),
@@ -202,7 +240,7 @@ def _cost_from_logits(problem: Problem, threads: int, peers) -> list:
         impls.append(Impl("torch",
                           lambda: torch.nn.functional.binary_cross_entropy_with_logits(Zt, Yt),
                           lambda r: float(r), False, note="binary_cross_entropy_with_logits"))
-    return impls
+    return impls + _jax(problem, peers)
 
 
 def _gradients(problem: Problem, threads: int, peers) -> list:

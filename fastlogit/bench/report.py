@@ -93,7 +93,8 @@ def plot(rows: list, path: str) -> None:
     nrows = (n + cols - 1) // cols
     fig, axes = plt.subplots(nrows, cols, figsize=(5.2 * cols, 3.6 * nrows), squeeze=False)
     colours = {"reference": "#888888", "fastlogit": "#d62728", "fastlogit out=": "#ff9896",
-               "scipy": "#1f77b4", "sklearn": "#ff7f0e", "numexpr": "#2ca02c", "torch": "#9467bd"}
+               "scipy": "#1f77b4", "sklearn": "#ff7f0e", "numexpr": "#2ca02c", "torch": "#9467bd",
+               "jax": "#8c564b"}
     order = {name: i for i, name in enumerate(IMPL_ORDER)}
     for ax, ((kernel, size, dtype), rs) in zip(axes.flat, groups.items()):
         rs = sorted(rs, key=lambda r: (r.threads, order.get(r.impl, 99)))

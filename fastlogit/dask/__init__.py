@@ -4,8 +4,10 @@ Modules: :mod:`~fastlogit.dask.arrays` (lazy sigmoid, forward_pass, predict,
 score_dataframe), :mod:`~fastlogit.dask.reductions` (cost_and_gradients on the kernel's own
 reduction chunks and combine), :mod:`~fastlogit.dask.training` (fit: Newton,
 one round of tasks and one tree reduction per iteration) and
-:mod:`~fastlogit.dask.parts` (folders of Parquet or .npy parts, scored with
-the engine of ``fastlogit score``).
+:mod:`~fastlogit.dask.parts` (folders of Parquet or .npy parts, read lazily and
+trained on with the rules of ``fastlogit train``), :mod:`~fastlogit.dask.part_scoring`
+(such folders scored with the engine of ``fastlogit score``, the output folder
+replaced all or nothing) and :mod:`~fastlogit.dask.cluster` (``--scheduler``).
 
 Install with ``pip install "fastlogit[dask]"``.  fastlogit's compiled kernels run
 inside Dask tasks, one block of rows at a time; Dask does the scheduling, the
@@ -58,8 +60,9 @@ from fastlogit.dask.arrays import (
     score_dataframe,
     sigmoid,
 )
-from fastlogit.dask.parts import (Parts, fit_parts, local_cluster, read_parts, scheduler_client,
-                                  score_parts)
+from fastlogit.dask.cluster import local_cluster, scheduler_client
+from fastlogit.dask.part_scoring import score_parts
+from fastlogit.dask.parts import Parts, fit_parts, read_parts
 from fastlogit.dask.reductions import (
     COMBINE_GROUP,
     combine_in_groups,

@@ -12,13 +12,19 @@ output-path checks and atomic output.
   target on success, deleted on any failure (Ctrl-C included).
 * :func:`atomic_folder`: the same for a folder of files (Dask scoring's
   output parts): a temporary sibling folder, renamed to the target on
-  success, deleted with everything in it on any failure.
+  success (or swapped with an existing target in one step: a reader sees
+  the old set or the new set, never a mix), deleted with everything in it
+  on any failure.
 """
 from __future__ import annotations
 
 import contextlib
+import errno
+import functools
 import os
 import shutil
+import stat
+import sys
 import tempfile
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
@@ -181,17 +187,118 @@ def _discard_folder(tmp: Path) -> None:
     shutil.rmtree(trash, ignore_errors=True)
 
 
+# renameat2(2) (Linux >= 3.15, glibc >= 2.28): RENAME_EXCHANGE swaps two
+# existing paths in one step, so a reader opening the folder sees one of
+# them whole, never neither and never a mix.
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 1 << 1
+# The file system (or kernel) has no exchange: fall back to rename-aside.
+_NO_EXCHANGE = {errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, getattr(errno, "ENOTSUP", 95)}
+
+
+@functools.lru_cache(maxsize=None)
+def _renameat2():
+    """libc's renameat2 through ctypes, or None (not Linux, no such symbol)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        fn = ctypes.CDLL(None, use_errno=True).renameat2
+    except (ImportError, OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap the existing paths ``a`` and ``b`` atomically; False if this
+    system or file system cannot (the caller falls back), OSError otherwise."""
+    fn = _renameat2()
+    if fn is None:
+        return False
+    import ctypes
+
+    if fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in _NO_EXCHANGE:
+        return False
+    raise OSError(err, os.strerror(err), str(a), None, str(b))
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    # A hard link costs no copy and leaves the old folder's file untouched
+    # until that folder is deleted; a file system without links gets a copy.
+    try:
+        os.link(src, dst, follow_symlinks=False)
+    except OSError:
+        shutil.copy2(src, dst, follow_symlinks=False)
+
+
+def _carry_over(old: Path, new: Path) -> None:
+    """Put into ``new`` every entry of ``old`` that ``new`` does not replace."""
+    with os.scandir(old) as entries:
+        for entry in entries:
+            dst = os.path.join(new, entry.name)
+            if os.path.lexists(dst):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                shutil.copytree(entry.path, dst, symlinks=True, copy_function=_link_or_copy)
+            else:
+                _link_or_copy(entry.path, dst)
+
+
+def _swap_in(new: Path, path: Path) -> Path:
+    """Put the complete folder ``new`` at ``path`` (an existing folder);
+    returns where the old folder is now (to be deleted)."""
+    if _exchange(new, path):
+        return new
+    # No exchange: rename aside, rename in.  Between the two renames ``path``
+    # is absent (a reader finds no folder, never a mix); a crash there leaves
+    # the old folder whole at ``aside`` and the new one whole at ``new``.
+    aside = new.with_name(new.name[: -len(".tmp")] + ".old")
+    os.rename(path, aside)
+    try:
+        os.rename(new, path)
+    except BaseException:
+        try:
+            os.rename(aside, path)
+        except OSError as exc:
+            raise OutputError(f"could not put the folder {str(path)!r} back ({exc}); "
+                              f"its old content is in {str(aside)!r}") from None
+        raise
+    return aside
+
+
 @contextlib.contextmanager
 def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
     """Context manager for a folder of files written all or nothing.
 
-    Yields a new, empty temporary folder next to ``path`` (its parent folders
-    are created if missing).  On a clean exit the temporary folder is renamed
-    to ``path`` in one step; if ``path`` is already a folder, the files are
-    renamed into it one by one instead (replacing files of the same names,
-    leaving its other files alone) once every file is complete.  On any
-    exception (Ctrl-C included) the temporary folder is deleted with
-    everything in it and ``path`` is left as it was.
+    Yields a new, empty temporary folder next to ``path`` (``.NAME.xxxx.tmp``;
+    its parent folders are created if missing).  On a clean exit:
+
+    * ``path`` does not exist: the temporary folder is renamed to ``path``;
+    * ``path`` is a folder: its entries that the new files do not replace
+      are hard-linked (copied where links are impossible) into the temporary
+      folder, which takes the old folder's permissions, and then **replaces
+      the folder in one step**: on Linux an atomic exchange (``renameat2``
+      with ``RENAME_EXCHANGE``), elsewhere (or on a file system without it)
+      a rename aside and a rename in, during which ``path`` is briefly
+      absent.  The old folder is then deleted.
+
+    A reader that opens ``path`` therefore finds the complete old set of
+    files or the complete new one, never a mix (with the fallback, possibly
+    no folder for the instant between the two renames).  A process killed
+    at any point leaves ``path`` old or new, whole; with the fallback, if
+    killed between the two renames, the old folder is ``.NAME.xxxx.old`` and
+    the new one ``.NAME.xxxx.tmp`` next to it.  No file is ever created
+    inside ``path`` itself: entries added to it by someone else while the
+    new set is being moved in are lost with the old folder.
+
+    On any exception (Ctrl-C included) before the swap, the temporary folder
+    is deleted with everything in it and ``path`` is left as it was.
 
     Examples
     --------
@@ -203,17 +310,21 @@ def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
     ['a.txt']
     """
     path = Path(path)
+    if path.is_symlink() and path.is_dir():
+        # Replace the folder the link names, in its own parent (one file system).
+        path = Path(os.path.realpath(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp
-        os.chmod(tmp, _default_file_mode(0o777))
         if not path.is_dir():
+            os.chmod(tmp, _default_file_mode(0o777))
             os.rename(tmp, path)
-        else:
-            for entry in sorted(tmp.iterdir()):
-                os.replace(entry, path / entry.name)
-            tmp.rmdir()
+            return
+        _carry_over(path, tmp)
+        os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
+        old = _swap_in(tmp, path)
     except BaseException:
         _discard_folder(tmp)
         raise
+    _discard_folder(old)

@@ -2,8 +2,8 @@
  *
  * The Hessian of the summed loss is X~^T diag(s_i h_i) X~ with X~ = [X, 1] and
  * h_i = sigma(z_i) sigma(-z_i).  _kernels_newton.pxi (cost_gradient_hessian) packs each row block
- * as doubles into P (k rows of ld = n + 1 rounded up to a whole tile, intercept column of
- * ones, zero padding) and S = diag(s h) P with fln_pack_*, then accumulates the upper
+ * as doubles into P (k rows of ld = n + 1 rounded up to a whole FLN_V, intercept column of
+ * ones, zero padding) and S = diag(s h) P (FLN_LDR(ld) columns) with fln_pack_*, then accumulates the upper
  * triangle of S^T P tile by tile with fln_syrk_upper.  Both are compiled once per
  * instruction set (as fl_math.h's FL_CLONES).  No implicit FMA contraction (setup.py
  * compiles with -ffp-contract=off); the tile's multiply-adds are explicit FMAs, an
@@ -13,20 +13,26 @@
 #define FL_HESSIAN_H
 
 #include "fl_isa.h"         /* FL_CLONES: one clone per instruction set */
-#define FLN_R 4     /* rows of an H tile: broadcast operands */
+#define FLN_R 6     /* rows of an H tile: broadcast operands */
 #define FLN_V 8     /* columns of an H tile: two 4-double vectors */
+/* Rows of H (and columns of S) for ld columns: ld rounded up to whole tiles of FLN_R rows.
+   The rows past ld are zero padding, never read back. */
+#define FLN_LDR(ld) (((ld) + FLN_R - 1) / FLN_R * FLN_R)
 
 /* H[j][l] += sum_i S[i][j] P[i][l] for the tiles on or above the diagonal; ld is a
-   multiple of FLN_V (so of FLN_R).  S and P are packed in panels (see fln_pack): the
-   FLN_R columns of S and the FLN_V columns of P that a tile reads are contiguous, k rows
-   long, so a tile streams two short arrays from L1 instead of striding through the block.
-   The summation order over i is fixed, and every step is one explicit fused multiply-add,
-   H = fma(S, P, H): on x86-64-v3/v4 the 4 x 8 tile is 8 accumulators of 4 doubles
-   (intrinsics: GCC vector types let the accumulators spill), one vfmadd each per row; the
-   baseline clone calls fma() lane by lane (glibc's correctly rounded fma: slower, the same
-   bits).  Without run-time dispatch the portable loop runs (fma() again, same bits). */
+   multiple of FLN_V, H has FLN_LDR(ld) rows of ld.  S and P are packed in panels (see
+   fln_pack): the FLN_R columns of S and the FLN_V columns of P that a tile reads are
+   contiguous, k rows long, so a tile streams two short arrays from L1 instead of striding
+   through the block.  The summation order over i is fixed, and every step is one explicit
+   fused multiply-add, H = fma(S, P, H), so the tile's shape does not change any bit.  On
+   x86-64-v3/v4 the 6 x 8 tile is 12 accumulators of 4 doubles (with the 2 P vectors and a
+   broadcast, 15 of the 16 registers): one vfmadd each per row, 12 independent chains, so
+   the FMA units stay busy through their 4-cycle latency (8 chains, a 4 x 8 tile, left no
+   slack: 13-17 GFLOP/s at n = 50).  The baseline clone calls fma() lane by lane (glibc's
+   correctly rounded fma: slower, the same bits).  Without run-time dispatch the portable
+   loop runs (fma() again, same bits). */
 #define FLN_SYRK_PORTABLE \
-    for (ptrdiff_t j0 = 0; j0 < ld; j0 += FLN_R) \
+    for (ptrdiff_t j0 = 0; j0 < FLN_LDR(ld); j0 += FLN_R) \
         for (ptrdiff_t l0 = (j0 / FLN_V) * FLN_V; l0 < ld; l0 += FLN_V) \
             for (ptrdiff_t i = 0; i < k; i++) \
                 for (int r = 0; r < FLN_R; r++) { \
@@ -36,32 +42,29 @@
                 }
 #if FL_DISPATCH
 #include <immintrin.h>
+#define FLN_ROW_LOAD(r) \
+    __m256d a##r##0 = _mm256_loadu_pd(h + r * ld), a##r##1 = _mm256_loadu_pd(h + r * ld + 4);
+#define FLN_ROW_FMA(r) \
+    t = _mm256_broadcast_sd(s + r); \
+    a##r##0 = _mm256_fmadd_pd(t, p0, a##r##0); a##r##1 = _mm256_fmadd_pd(t, p1, a##r##1);
+#define FLN_ROW_STORE(r) \
+    _mm256_storeu_pd(h + r * ld, a##r##0); _mm256_storeu_pd(h + r * ld + 4, a##r##1);
 #define FLN_SYRK_AVX \
-    for (ptrdiff_t j0 = 0; j0 < ld; j0 += FLN_R) { \
+    for (ptrdiff_t j0 = 0; j0 < FLN_LDR(ld); j0 += FLN_R) { \
         const double *Sp = S + j0 * k;               /* panel j0 / FLN_R: k rows of FLN_R */ \
         for (ptrdiff_t l0 = (j0 / FLN_V) * FLN_V; l0 < ld; l0 += FLN_V) { \
             const double *Pp = P + l0 * k;           /* panel l0 / FLN_V: k rows of FLN_V */ \
             double *h = H + j0 * ld + l0; \
-            __m256d a0 = _mm256_loadu_pd(h), a1 = _mm256_loadu_pd(h + 4); \
-            __m256d b0 = _mm256_loadu_pd(h + ld), b1 = _mm256_loadu_pd(h + ld + 4); \
-            __m256d c0 = _mm256_loadu_pd(h + 2 * ld), c1 = _mm256_loadu_pd(h + 2 * ld + 4); \
-            __m256d d0 = _mm256_loadu_pd(h + 3 * ld), d1 = _mm256_loadu_pd(h + 3 * ld + 4); \
+            FLN_ROW_LOAD(0) FLN_ROW_LOAD(1) FLN_ROW_LOAD(2) \
+            FLN_ROW_LOAD(3) FLN_ROW_LOAD(4) FLN_ROW_LOAD(5) \
             for (ptrdiff_t i = 0; i < k; i++) { \
                 const double *s = Sp + i * FLN_R, *p = Pp + i * FLN_V; \
                 __m256d p0 = _mm256_loadu_pd(p), p1 = _mm256_loadu_pd(p + 4), t; \
-                t = _mm256_broadcast_sd(s); \
-                a0 = _mm256_fmadd_pd(t, p0, a0); a1 = _mm256_fmadd_pd(t, p1, a1); \
-                t = _mm256_broadcast_sd(s + 1); \
-                b0 = _mm256_fmadd_pd(t, p0, b0); b1 = _mm256_fmadd_pd(t, p1, b1); \
-                t = _mm256_broadcast_sd(s + 2); \
-                c0 = _mm256_fmadd_pd(t, p0, c0); c1 = _mm256_fmadd_pd(t, p1, c1); \
-                t = _mm256_broadcast_sd(s + 3); \
-                d0 = _mm256_fmadd_pd(t, p0, d0); d1 = _mm256_fmadd_pd(t, p1, d1); \
+                FLN_ROW_FMA(0) FLN_ROW_FMA(1) FLN_ROW_FMA(2) \
+                FLN_ROW_FMA(3) FLN_ROW_FMA(4) FLN_ROW_FMA(5) \
             } \
-            _mm256_storeu_pd(h, a0);          _mm256_storeu_pd(h + 4, a1); \
-            _mm256_storeu_pd(h + ld, b0);     _mm256_storeu_pd(h + ld + 4, b1); \
-            _mm256_storeu_pd(h + 2 * ld, c0); _mm256_storeu_pd(h + 2 * ld + 4, c1); \
-            _mm256_storeu_pd(h + 3 * ld, d0); _mm256_storeu_pd(h + 3 * ld + 4, d1); \
+            FLN_ROW_STORE(0) FLN_ROW_STORE(1) FLN_ROW_STORE(2) \
+            FLN_ROW_STORE(3) FLN_ROW_STORE(4) FLN_ROW_STORE(5) \
         } \
     }
 __attribute__((target("arch=x86-64-v4"))) FL_UNUSED static void
@@ -88,12 +91,13 @@ FL_UNUSED static void fln_syrk_upper(const double *S, const double *P, ptrdiff_t
 
 /* x~ = [x, 1, 0...] (ld values) of k rows, packed in panels: P holds column panels of
    FLN_V (element (i, j) at (j - j % FLN_V) * k + i * FLN_V + j % FLN_V), S = diag(h) x~
-   in panels of FLN_R.  X points at the block's first element; (rs, cs) are its row and
-   column strides (one of them is 1).  A C-ordered block is copied by whole panels of FLN_V
-   data columns (contiguous in each row: vector loads and stores), then the last panel (the
-   remaining data columns, the 1 of the intercept, zero padding; ld = n + 1 rounded up to
-   FLN_V leaves exactly one) row by row; an F-ordered block column by column.  Only copies
-   and the products h_i x_ij: the values do not depend on the path. */
+   in panels of FLN_R over FLN_LDR(ld) columns (the ones past ld zero).  X points at the
+   block's first element; (rs, cs) are its row and column strides (one of them is 1).  A
+   C-ordered block is copied by whole panels of FLN_V data columns (contiguous in each row:
+   vector loads and stores), then the last panel (the remaining data columns, the 1 of the
+   intercept, zero padding; ld = n + 1 rounded up to FLN_V leaves exactly one) row by row;
+   an F-ordered block column by column.  S is then formed from P, whatever X's layout.  Only
+   copies and the products h_i x~_ij: the values do not depend on the path. */
 #define FLN_DEFINE_PACK(T, SUF) \
 FL_INLINE void fln_pack_##SUF##_impl(const T *X, ptrdiff_t rs, ptrdiff_t cs, ptrdiff_t n, \
                                      ptrdiff_t k, const double *h, ptrdiff_t ld, \
@@ -102,37 +106,40 @@ FL_INLINE void fln_pack_##SUF##_impl(const T *X, ptrdiff_t rs, ptrdiff_t cs, ptr
     if (cs == 1) { \
         ptrdiff_t full = n / FLN_V * FLN_V, nd = n - full; \
         for (ptrdiff_t j0 = 0; j0 < full; j0 += FLN_V) { \
-            double *Pp = P + j0 * k, *S0 = S + j0 * k, *S1 = S + (j0 + FLN_R) * k; \
+            double *Pp = P + j0 * k; \
             for (ptrdiff_t i = 0; i < k; i++) { \
-                const T *x = X + i * rs + j0; double hi = h[i]; \
+                const T *x = X + i * rs + j0; \
                 for (int v = 0; v < FLN_V; v++) Pp[i * FLN_V + v] = (double)x[v]; \
-                for (int v = 0; v < FLN_R; v++) S0[i * FLN_R + v] = hi * (double)x[v]; \
-                for (int v = 0; v < FLN_R; v++) S1[i * FLN_R + v] = hi * (double)x[FLN_R + v]; \
             } \
         } \
         if (full < ld) { \
-            double *Pp = P + full * k, *S0 = S + full * k, *S1 = S + (full + FLN_R) * k; \
+            double *Pp = P + full * k; \
             for (ptrdiff_t i = 0; i < k; i++) { \
-                const T *x = X + i * rs + full; double hi = h[i], t[FLN_V]; \
+                const T *x = X + i * rs + full; \
                 for (int v = 0; v < FLN_V; v++) \
-                    t[v] = v < nd ? (double)x[v < nd ? v : 0] : (v == nd ? 1.0 : 0.0); \
-                for (int v = 0; v < FLN_V; v++) Pp[i * FLN_V + v] = t[v]; \
-                for (int v = 0; v < FLN_R; v++) S0[i * FLN_R + v] = hi * t[v]; \
-                for (int v = 0; v < FLN_R; v++) S1[i * FLN_R + v] = hi * t[FLN_R + v]; \
+                    Pp[i * FLN_V + v] = v < nd ? (double)x[v < nd ? v : 0] : (v == nd ? 1.0 : 0.0); \
             } \
         } \
-        return; \
-    } \
-    for (ptrdiff_t j = 0; j < ld; j++) { \
-        double *Pc = P + (j - j % FLN_V) * k + j % FLN_V, *Sc = S + (j - j % FLN_R) * k + j % FLN_R; \
-        if (j < n) { \
-            const T *x = X + j * cs; \
-            for (ptrdiff_t i = 0; i < k; i++) { \
-                double v = (double)x[i * rs]; Pc[i * FLN_V] = v; Sc[i * FLN_R] = h[i] * v; } \
-        } else { \
-            double v = j == n ? 1.0 : 0.0; \
-            for (ptrdiff_t i = 0; i < k; i++) { Pc[i * FLN_V] = v; Sc[i * FLN_R] = h[i] * v; } \
+    } else { \
+        for (ptrdiff_t j = 0; j < ld; j++) { \
+            double *Pc = P + (j - j % FLN_V) * k + j % FLN_V; \
+            if (j < n) { \
+                const T *x = X + j * cs; \
+                for (ptrdiff_t i = 0; i < k; i++) Pc[i * FLN_V] = (double)x[i * rs]; \
+            } else { \
+                double v = j == n ? 1.0 : 0.0; \
+                for (ptrdiff_t i = 0; i < k; i++) Pc[i * FLN_V] = v; \
+            } \
         } \
+    } \
+    for (ptrdiff_t j0 = 0; j0 < FLN_LDR(ld); j0 += FLN_R) { \
+        double *Sp = S + j0 * k; \
+        for (ptrdiff_t i = 0; i < k; i++) \
+            for (int r = 0; r < FLN_R; r++) { \
+                ptrdiff_t j = j0 + r; \
+                Sp[i * FLN_R + r] = j < ld ? h[i] * P[(j - j % FLN_V) * k + i * FLN_V + j % FLN_V] \
+                                           : 0.0; \
+            } \
     } \
 } \
 FL_CLONES(fln_pack_##SUF, (const T *X, ptrdiff_t rs, ptrdiff_t cs, ptrdiff_t n, ptrdiff_t k, \
