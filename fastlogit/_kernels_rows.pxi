@@ -2,6 +2,24 @@
 # Included by fastlogit/_kernels.pyx (one extension module: these loops share its
 # fused types, pool, chunking and compensated sums); not compiled on its own.
 
+cdef extern from "fl_rows.h" nogil:
+    void fl_rows_gradient_scores_c_f64(const double *Xg, const double *r, Py_ssize_t kg,
+                                       const double *Xd, const double *w, double b,
+                                       Py_ssize_t kd, double *z, Py_ssize_t row_stride,
+                                       Py_ssize_t n, double *g)
+    void fl_rows_gradient_scores_c_f32(const float *Xg, const double *r, Py_ssize_t kg,
+                                       const float *Xd, const double *w, double b,
+                                       Py_ssize_t kd, double *z, Py_ssize_t row_stride,
+                                       Py_ssize_t n, double *g)
+    void fl_rows_prefetch(const void *p, Py_ssize_t nbytes)
+    int FL_DOT_LANES
+    int FL_PIPE_SUB_BYTES
+
+# Elements per sigmoid call of the row kernels: between two calls the next block's rows are
+# prefetched (PREFETCH_BYTES at most), so memory keeps streaming while the sigmoid computes.
+DEF SIGMOID_CHUNK = 128
+DEF PREFETCH_BYTES = 4096
+
 # ---------------------------------------------------------------------------
 # Scores, forward pass and prediction: one pass over X, no (m, 1) temporary
 # ---------------------------------------------------------------------------
@@ -28,10 +46,12 @@ cdef struct RowsJob:
 
 cdef inline void _rows_range(RowsJob *j, const data_t *X, Py_ssize_t first_block,
                              double *buf) noexcept nogil:
-    cdef Py_ssize_t blk, start, k, i
-    cdef Py_ssize_t stop_block = min(first_block + j.span, _ceil_div(j.m, j.rows))
+    cdef Py_ssize_t blk, start, k, i, c, kc, ahead
+    cdef Py_ssize_t n_blocks = _ceil_div(j.m, j.rows)
+    cdef Py_ssize_t stop_block = min(first_block + j.span, n_blocks)
     cdef double *z
     cdef long long *labels
+    cdef const char *next_rows = NULL
     for blk in range(first_block, stop_block):
         start = blk * j.rows
         k = min(j.rows, j.m - start)
@@ -40,11 +60,26 @@ cdef inline void _rows_range(RowsJob *j, const data_t *X, Py_ssize_t first_block
         _scores_block(X, j.rs, j.cs, j.n, j.w, j.b, start, start + k, z)
         if j.what == OUT_SCORES:
             continue
-        if j.what == OUT_PROB_F32:
-            # float32 probabilities straight from the double scores (<= 0.51 ulp32)
-            fl_sigmoid_to_f32(z, (<float *> j.out) + start, k)
-            continue
-        fl_sigmoid(z, z, k)
+        # The sigmoid computes with no load of X in flight: between its chunks, prefetch the
+        # first rows of the next block (C order), whose scores then start from the caches.
+        # Without it, (10^6, 3) float64 spent as long waiting for each block's first lines as
+        # computing its sigmoid.
+        next_rows = NULL
+        if j.cs == 1 and j.n > 0 and blk + 1 < n_blocks:
+            next_rows = <const char *> (X + (start + k) * j.rs)
+        ahead = min(SIGMOID_CHUNK * j.n * <Py_ssize_t> sizeof(data_t), PREFETCH_BYTES)
+        c = 0
+        while c < k:
+            kc = min(SIGMOID_CHUNK, k - c)
+            if next_rows != NULL:
+                fl_rows_prefetch(next_rows, ahead)
+                next_rows += ahead
+            if j.what == OUT_PROB_F32:
+                # float32 probabilities straight from the double scores (<= 0.51 ulp32)
+                fl_sigmoid_to_f32(z + c, (<float *> j.out) + start + c, kc)
+            else:
+                fl_sigmoid(z + c, z + c, kc)
+            c += kc
         if j.what == OUT_LABELS:
             labels = (<long long *> j.out) + start
             for i in range(k):
@@ -127,6 +162,40 @@ cdef struct GradJob:
     Py_ssize_t scratch
 
 
+cdef inline void _losses_residuals(const double *zv, const double *yp, const double *sample_weight,
+                                   Py_ssize_t k, double *lv, double *rv,
+                                   double *hv) noexcept nogil:
+    """Per-example loss (into lv, unless NULL), residual (rv) and, for Newton, curvature (hv,
+    unless NULL) of k rows, all weighted (sample_weight NULL: unit weights)."""
+    cdef Py_ssize_t i
+    cdef double wi
+    if hv != NULL:
+        fl_logit_loss_residual_curvature(zv, yp, lv, rv, hv, k)
+    else:
+        fl_logit_loss_residual(zv, yp, lv, rv, k)
+    if sample_weight != NULL:
+        for i in range(k):
+            wi = sample_weight[i]
+            # A zero weight removes the example, even an inf loss.
+            if lv != NULL:
+                lv[i] = lv[i] * wi if wi != 0.0 else 0.0
+            rv[i] = rv[i] * wi
+            if hv != NULL:
+                hv[i] = hv[i] * wi
+
+
+cdef inline void _gradient_scores_block(const data_t *X, Py_ssize_t rs, Py_ssize_t n,
+                                        const double *w, double b, Py_ssize_t gstart,
+                                        Py_ssize_t kg, const double *r, Py_ssize_t dstart,
+                                        Py_ssize_t kd, double *z, double *g) noexcept nogil:
+    """g += the gradient rows gstart.. (kg rows, residuals r) and z = the scores of the rows
+    dstart.. (kd rows) of a C-ordered X, in one sweep (fl_rows_gradient_scores_c)."""
+    if data_t is double:
+        fl_rows_gradient_scores_c_f64(X + gstart * rs, r, kg, X + dstart * rs, w, b, kd, z, rs, n, g)
+    else:
+        fl_rows_gradient_scores_c_f32(X + gstart * rs, r, kg, X + dstart * rs, w, b, kd, z, rs, n, g)
+
+
 cdef inline void _loss_gradient_block(const data_t *X, Py_ssize_t rs, Py_ssize_t cs,
                                       Py_ssize_t n, const double *w, double b, const label_t *y,
                                       const double *sample_weight, Py_ssize_t start, Py_ssize_t k,
@@ -136,14 +205,17 @@ cdef inline void _loss_gradient_block(const data_t *X, Py_ssize_t rs, Py_ssize_t
     unless NULL), residual (rv) and, for Newton, curvature (hv, unless NULL), all
     weighted, and g = the block's sum of r_i x_i.  Adds the bad-label count to bad.
 
-    A C-ordered block goes through in sub-blocks of about SUB_BYTES of X: scores, residuals
-    and the gradient rows of one sub-block while its rows are still in L1, so X is read from
-    memory once (an F-ordered block: scores of the whole block, then one dot per column).
-    The gradient adds the rows to g in row order either way: the sub-block size changes no
-    bit, and every element-wise step is independent of where a sub-block starts."""
+    A C-ordered block goes through in sub-blocks of about SUB_BYTES of X, software-pipelined
+    when rows are wide: the scores of sub-block 0, then for each sub-block s its residuals,
+    then one sweep that adds its gradient rows (still in L1) and computes the scores of
+    sub-block s + 1 (from memory), so the loads of X never stop for the gradient
+    (fl_rows_gradient_scores_c).  Narrow rows (n <= FL_DOT_LANES): scores, residuals and
+    gradient rows of each sub-block in turn.  An F-ordered block: scores of the whole block,
+    then one dot per column.  The gradient adds the rows to g in row order either way and
+    the scores keep their order: the sub-block size and the pipelining change no bit, and
+    every element-wise step is independent of where a sub-block starts."""
     cdef const double *yp
-    cdef double wi
-    cdef Py_ssize_t i, s0, ks
+    cdef Py_ssize_t i, s0, s1, ks, kn
     cdef Py_ssize_t sub = k if cs != 1 else max(16, SUB_BYTES // max(n * <Py_ssize_t> sizeof(data_t), 1))
     if label_t is double:
         yp = y + start
@@ -153,23 +225,31 @@ cdef inline void _loss_gradient_block(const data_t *X, Py_ssize_t rs, Py_ssize_t
     bad[0] += _count_bad_labels(yp, k)
     for i in range(n):
         g[i] = 0.0
+    if cs == 1 and n > FL_DOT_LANES:
+        sub = max(8, FL_PIPE_SUB_BYTES // (n * <Py_ssize_t> sizeof(data_t)))
+        ks = min(sub, k)
+        _scores_block(X, rs, cs, n, w, b, start, start + ks, zv)
+        s0 = 0
+        while s0 < k:
+            ks = min(sub, k - s0)
+            _losses_residuals(zv + s0, yp + s0,
+                              sample_weight + start + s0 if sample_weight != NULL else NULL, ks,
+                              lv + s0 if lv != NULL else NULL, rv + s0,
+                              hv + s0 if hv != NULL else NULL)
+            s1 = s0 + ks
+            kn = min(sub, k - s1)
+            _gradient_scores_block(X, rs, n, w, b, start + s0, ks, rv + s0, start + s1, kn,
+                                   zv + s1, g)
+            s0 = s1
+        return
     s0 = 0
     while s0 < k:
         ks = min(sub, k - s0)
         _scores_block(X, rs, cs, n, w, b, start + s0, start + s0 + ks, zv + s0)
-        if hv != NULL:
-            fl_logit_loss_residual_curvature(zv + s0, yp + s0, lv + s0, rv + s0, hv + s0, ks)
-        else:
-            fl_logit_loss_residual(zv + s0, yp + s0, lv + s0 if lv != NULL else NULL, rv + s0, ks)
-        if sample_weight != NULL:
-            for i in range(s0, s0 + ks):
-                wi = sample_weight[start + i]
-                # A zero weight removes the example, even an inf loss.
-                if lv != NULL:
-                    lv[i] = lv[i] * wi if wi != 0.0 else 0.0
-                rv[i] = rv[i] * wi
-                if hv != NULL:
-                    hv[i] = hv[i] * wi
+        _losses_residuals(zv + s0, yp + s0,
+                          sample_weight + start + s0 if sample_weight != NULL else NULL, ks,
+                          lv + s0 if lv != NULL else NULL, rv + s0,
+                          hv + s0 if hv != NULL else NULL)
         _gradient_block(X, rs, cs, n, start + s0, start + s0 + ks, rv + s0, g)
         s0 += ks
 
