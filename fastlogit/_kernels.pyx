@@ -27,7 +27,7 @@ Design
   compensation into that chunk's own row of partials; the partials are
   combined in chunk order after the job (:func:`combine_partials`).  A block
   is summed in a fixed order of 16 lanes (``fl_sum``; mean_loss adds its losses
-  in that order as it forms them, ``fl_logit_loss_sum``), the same for every
+  in that order as it forms them, ``fl_logit_loss_total``), the same for every
   instruction-set clone.  The bits
   therefore depend neither on the number of threads nor on which worker ran
   which chunk.
@@ -82,21 +82,17 @@ ctypedef fused out_t:           # outputs of element-wise kernels
 cdef extern from "fl_math.h" nogil:
     void fl_sigmoid(const double *z, double *out, Py_ssize_t n)
     void fl_log_sigmoid(const double *z, double *out, Py_ssize_t n)
-    void fl_logit_loss_sum(const double *z, const double *y, Py_ssize_t n, double scale,
-                           double *total)
     void fl_logit_loss_residual(const double *z, const double *y, double *loss,
                                 double *resid, Py_ssize_t n)
     void fl_logit_loss_residual_curvature(const double *z, const double *y, double *loss,
                                           double *resid, double *curv, Py_ssize_t n)
-    void fl_prob_loss_sum(const double *a, const double *y, double eps, Py_ssize_t n,
-                          double scale, double *total)
     void fl_sum(const double *v, Py_ssize_t n, double *total)
+    # Labels outside [0, 1] in a block (NaN counts): the one label check of the C loops.
+    double fl_count_bad_labels(const double *y, Py_ssize_t m)
 
 cdef extern from "fl_math_f32.h" nogil:
     void fl_sigmoid_f32(const float *z, float *out, Py_ssize_t n)
     void fl_sigmoid_to_f32(const double *z, float *out, Py_ssize_t n)
-    void fl_logit_loss_sum_f32(const float *z, const float *y, Py_ssize_t n, double scale,
-                               double *total)
     void fl_log_sigmoid_f32(const float *z, float *out, Py_ssize_t n)
 
 cdef extern from "fl_isa.h" nogil:
@@ -355,30 +351,10 @@ cdef inline void _gradient_block(const data_t *X, Py_ssize_t row_stride, Py_ssiz
 cdef inline double _block_sum(const double *v, Py_ssize_t k) noexcept nogil:
     # The sum of a block in a fixed order (16 lanes, then a fixed tree: fl_sum in
     # src/fl_math.h), the same for every clone; the losses of mean_loss are added in the
-    # same order by fl_logit_loss_sum / fl_prob_loss_sum without being stored.
+    # same order by fl_logit_loss_total / fl_prob_loss_total without being stored.
     cdef double s
     fl_sum(v, k, &s)
     return s
-
-
-cdef inline double _count_bad_labels(const label_t *y, Py_ssize_t k) noexcept nogil:
-    # Labels must lie in [0, 1]; NaN fails both comparisons and counts too.
-    # Written without && so that the loop vectorises.
-    # An integer count: a floating-point sum would be one serial chain.
-    cdef Py_ssize_t i, good = 0
-    for i in range(k):
-        good += (y[i] >= 0.0) & (y[i] <= 1.0)
-    return <double> (k - good)
-
-
-cdef inline double _count_outside_unit(const double *a, Py_ssize_t k) noexcept nogil:
-    # Probabilities outside [0, 1] (NaN is not counted: a NaN example gives a NaN cost).
-    # Counted in the kernel's own pass over the block: a separate NumPy check costs
-    # three passes over A and two temporaries.
-    cdef Py_ssize_t i, bad = 0
-    for i in range(k):
-        bad += (a[i] < 0.0) | (a[i] > 1.0)
-    return <double> bad
 
 
 cdef inline void _widen(const data_t *src, double *dst, Py_ssize_t k) noexcept nogil:

@@ -222,7 +222,7 @@ cdef inline void _loss_gradient_block(const data_t *X, Py_ssize_t rs, Py_ssize_t
     else:
         _widen(y + start, yv, k)
         yp = yv
-    bad[0] += _count_bad_labels(yp, k)
+    bad[0] += fl_count_bad_labels(yp, k)
     for i in range(n):
         g[i] = 0.0
     if cs == 1 and n > FL_DOT_LANES:
