@@ -41,14 +41,33 @@ def import_peer(name: str):
         elif name == "torch":
             import torch as mod
         elif name == "jax":
-            import jax as mod
-            # float64 arrays stay float64 (JAX's default narrows them to float32).
-            mod.config.update("jax_enable_x64", True)
+            mod = _import_jax_on_one_core()
         else:
             raise ValueError(name)
     except ImportError:
         return None
     return mod
+
+
+def _import_jax_on_one_core():
+    """JAX, its CPU backend started while this thread runs on one core: XLA's thread pool
+    inherits that affinity, so JAX computes on one core (it has no thread-count setter,
+    and its matrix-vector products used both cores here).  Hence JAX rows only at 1 thread."""
+    import os
+    import sys
+    pin = "jax" not in sys.modules and hasattr(os, "sched_setaffinity")
+    allowed = os.sched_getaffinity(0) if pin else None
+    if pin:
+        os.sched_setaffinity(0, {min(allowed)})
+    try:
+        import jax
+        # float64 arrays stay float64 (JAX's default narrows them to float32).
+        jax.config.update("jax_enable_x64", True)
+        jax.jit(lambda a: a @ a)(jax.numpy.ones((64, 64))).block_until_ready()
+    finally:
+        if pin:
+            os.sched_setaffinity(0, allowed)
+    return jax
 
 
 def available_peers() -> list:
@@ -59,10 +78,10 @@ def _torch_result(r):
     return r.numpy() if hasattr(r, "numpy") else r
 
 
-def _jax(problem: Problem, peers) -> list:
-    """JAX's jit-compiled versions (XLA on the CPU; it picks its own threads: a
-    jitted element-wise loop runs on one), inputs placed on the device once."""
-    if "jax" not in peers:
+def _jax(problem: Problem, threads: int, peers) -> list:
+    """JAX's jit-compiled versions (XLA on the CPU, on one core: see
+    _import_jax_on_one_core), inputs placed on the device once; 1-thread rows only."""
+    if "jax" not in peers or threads != 1:
         return []
     jax = import_peer("jax")
     k, a = problem.kernel, problem.arrays
@@ -125,7 +144,7 @@ def _elementwise(problem: Problem, threads: int, peers) -> list:
         t_fn = torch.sigmoid if k == "sigmoid" else torch.nn.functional.logsigmoid
         impls.append(Impl("torch", lambda: t_fn(zt), _torch_result, False,
                           note="torch." + ("sigmoid" if k == "sigmoid" else "nn.functional.logsigmoid")))
-    return impls + _jax(problem, peers)
+    return impls + _jax(problem, threads, peers)
 
 
 def _rows(problem: Problem, threads: int, peers) -> list:
@@ -156,7 +175,7 @@ def _rows(problem: Problem, threads: int, peers) -> list:
             impls.append(Impl("torch", lambda: torch.sigmoid(torch.mv(Xt, wt) + b),
                               lambda r: r.numpy().reshape(1, -1), False,
                               note="torch.sigmoid(X @ w + b)"))
-        impls += _jax(problem, peers)
+        impls += _jax(problem, threads, peers)
     else:
         impls += [
             Impl("reference", lambda: reference.predict(X, W, b)),
@@ -240,7 +259,7 @@ def _cost_from_logits(problem: Problem, threads: int, peers) -> list:
         impls.append(Impl("torch",
                           lambda: torch.nn.functional.binary_cross_entropy_with_logits(Zt, Yt),
                           lambda r: float(r), False, note="binary_cross_entropy_with_logits"))
-    return impls + _jax(problem, peers)
+    return impls + _jax(problem, threads, peers)
 
 
 def _gradients(problem: Problem, threads: int, peers) -> list:
