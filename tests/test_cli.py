@@ -334,8 +334,10 @@ def _wait_for(predicate, timeout: float) -> bool:
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_interrupted_score_leaves_nothing(tmp_path, sig):
-    # CSV output in small blocks is slow enough (seconds) to be caught mid-way.
-    m = 3_000_000
+    # CSV output in small blocks is slow enough (seconds) to be caught mid-way:
+    # 3 * 10^6 rows once took 0.9 s, close enough to the signal's 0.2 s delay
+    # plus process start-up to finish first on a busy machine.
+    m = 8_000_000
     X = np.lib.format.open_memmap(tmp_path / "X.npy", "w+", np.float64, (m, 2))
     X[:] = 0.5
     X.flush()
