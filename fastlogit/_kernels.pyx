@@ -86,6 +86,8 @@ cdef extern from "fl_math.h" nogil:
                                 double *resid, Py_ssize_t n)
     void fl_logit_loss_residual_curvature(const double *z, const double *y, double *loss,
                                           double *resid, double *curv, Py_ssize_t n)
+
+cdef extern from "fl_losses.h" nogil:
     void fl_sum(const double *v, Py_ssize_t n, double *total)
     # Labels outside [0, 1] in a block (NaN counts): the one label check of the C loops.
     double fl_count_bad_labels(const double *y, Py_ssize_t m)
@@ -350,7 +352,7 @@ cdef inline void _gradient_block(const data_t *X, Py_ssize_t row_stride, Py_ssiz
 
 cdef inline double _block_sum(const double *v, Py_ssize_t k) noexcept nogil:
     # The sum of a block in a fixed order (16 lanes, then a fixed tree: fl_sum in
-    # src/fl_math.h), the same for every clone; the losses of mean_loss are added in the
+    # src/fl_losses.h), the same for every clone; the losses of mean_loss are added in the
     # same order by fl_logit_loss_total / fl_prob_loss_total without being stored.
     cdef double s
     fl_sum(v, k, &s)

@@ -97,13 +97,15 @@ cdef struct LossJob:
     double *work               # 2 * BLOCK doubles per worker
 
 
-cdef extern from "fl_math_f32.h" nogil:
+cdef extern from "fl_losses.h" nogil:
     # One block of a mean loss: *total = its sum in the order of fl_sum, counts[0] += labels
     # outside [0, 1] (NaN too), counts[1] += probabilities outside [0, 1] (prob kernels only).
     void fl_logit_loss_total(const double *z, const double *y, Py_ssize_t n, double scale,
                              double *total, double *counts)
     void fl_prob_loss_total(const double *a, const double *y, double eps, Py_ssize_t n,
                             double scale, double *total, double *counts)
+
+cdef extern from "fl_math_f32.h" nogil:
     void fl_logit_loss_total_f32(const float *z, const float *y, Py_ssize_t n, double scale,
                                  double *total, double *counts)
     void fl_prob_loss_total_f32(const float *a, const float *y, double eps, Py_ssize_t n,

@@ -1,4 +1,4 @@
-"""The fixed summation order of the reductions (src/fl_math.h, "fixed-order sums").
+"""The fixed summation order of the reductions (src/fl_losses.h, "fixed-order sums").
 
 A block of k values is summed in 16 lanes (lane l adds v[l], v[l + 16], ... in
 order over the first 16 * floor(k / 16) values), the rest in order into a tail t,

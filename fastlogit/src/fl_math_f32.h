@@ -8,7 +8,7 @@
 #ifndef FL_MATH_F32_H
 #define FL_MATH_F32_H
 
-#include "fl_math.h"
+#include "fl_losses.h"   /* fl_math.h, and the fixed-order sums and label counts */
 
 /* ---- float32 at its own width ----
    float32 in, float32 out (and float32 in, double loss out): the same formulas in plain double,
