@@ -15,10 +15,12 @@ Exit status: 0 success, 1 error, 2 usage error, 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import signal
 import sys
+import threading
 import time
 import traceback
 from typing import Sequence
@@ -371,6 +373,23 @@ def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM takes the same clean-up path as Ctrl-C (temporary files removed) while a
+    command runs; the previous handler is put back afterwards, so ``main()`` called as a
+    function (tests, an embedding program) leaves the process's handlers as it found them
+    (a leaked handler reached forked multiprocessing workers, which then ignored the
+    pool's SIGTERM).  Only the main thread may set handlers: elsewhere nothing changes."""
+    if not hasattr(signal, "SIGTERM") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return " ".join(text.split())
@@ -384,12 +403,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
-    # SIGTERM takes the same clean-up path as Ctrl-C (temporary files removed).
-    if hasattr(signal, "SIGTERM"):
-        signal.signal(signal.SIGTERM, _raise_interrupt)
     prefix = f"fastlogit {args.command}"
     try:
-        return int(args.func(args) or 0)
+        with _sigterm_as_interrupt():
+            return int(args.func(args) or 0)
     except KeyboardInterrupt:
         if args.debug:
             traceback.print_exc()

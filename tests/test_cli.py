@@ -741,3 +741,26 @@ def test_bench_runs_a_small_table_and_writes_json(tmp_path):
     assert "sigmoid" in proc.stdout and "reference" in proc.stdout
     report = json.loads(out.read_text())
     assert report["machine"] and report["results"], "no results in the JSON output"
+
+
+def test_main_called_in_process_leaves_the_signal_handlers_as_it_found_them(tmp_path):
+    # main() turns SIGTERM into the Ctrl-C clean-up only while a command runs: a handler left
+    # behind reached forked multiprocessing workers of the calling process, which then did
+    # not stop on the pool's SIGTERM (a hung test run).  From another thread (where handlers
+    # cannot be set) it still runs.
+    import signal
+    import threading
+
+    from fastlogit.cli import main
+
+    args = ["score", str(tmp_path / "missing.npy"), "--model", str(tmp_path / "missing.json"),
+            "-o", str(tmp_path / "out.csv")]
+    before = signal.getsignal(signal.SIGTERM)
+    assert main(args) == 1                       # the command ran (and failed cleanly)
+    assert signal.getsignal(signal.SIGTERM) is before
+    status = []
+    t = threading.Thread(target=lambda: status.append(main(args)))
+    t.start()
+    t.join(60)
+    assert status == [1]                         # the same clear error, no ValueError
+    assert signal.getsignal(signal.SIGTERM) is before
