@@ -54,14 +54,14 @@ def set_output_cache(max_bytes: int) -> int:
 
 
 def output_cache_info() -> dict:
-    """The output cache now: ``limit`` and ``held`` (bytes), ``buffers`` held,
+    """The output cache now: ``on``, ``limit`` and ``held`` (bytes), ``buffers`` held,
     ``hits`` (results given a cached buffer) and ``misses`` (new buffers)."""
     return dict(_kernels.output_cache_stats())
 
 
 def _describe_output_cache() -> str:
     info = output_cache_info()
-    if info["limit"] < _kernels.OUTPUT_CACHE_MIN_BYTES:
+    if not info["on"]:
         return "off"
     return (f"{info['limit'] / 2**20:.0f} MiB limit, {info['held'] / 2**20:.1f} MiB in "
             f"{info['buffers']} buffer(s), {info['hits']} reuses, {info['misses']} new")

@@ -6,6 +6,8 @@
 # one of the same size, so the freed buffer is reused instead.  Only the arrays
 # made here use the handler; they own their data like any other array.
 
+import math
+
 from libc.stdint cimport uint64_t
 
 cdef extern from "fl_outbuf.h":
@@ -13,7 +15,6 @@ cdef extern from "fl_outbuf.h":
     object fl_outbuf_handler()
     object fl_outbuf_set_handler(object handler)
     size_t FL_OUTBUF_MIN
-    int FL_OUTBUF_SLOTS
     size_t fl_outbuf_set_limit(size_t limit) nogil
     void fl_outbuf_stats(size_t *limit, size_t *held, int *blocks, uint64_t *hits,
                          uint64_t *misses) nogil
@@ -23,8 +24,7 @@ _OUTPUT_HANDLER = fl_outbuf_handler()
 
 # Default: 256 MiB, and never more than an eighth of the machine's memory.
 DEFAULT_OUTPUT_CACHE_BYTES = 256 << 20
-OUTPUT_CACHE_MIN_BYTES = FL_OUTBUF_MIN
-OUTPUT_CACHE_SLOTS = FL_OUTBUF_SLOTS
+# Whether results go through the cache: a limit below the smallest cached size caches nothing.
 cdef bint _output_cache_on = False
 
 
@@ -39,28 +39,28 @@ def set_output_cache(size_t max_bytes):
 
 
 def output_cache_stats():
-    """The cache's limit, bytes and buffers held, and reuses (hits) and new buffers (misses)."""
+    """Whether the cache is on, its limit, bytes and buffers held, and reuses (hits) and
+    new buffers (misses)."""
     cdef size_t limit, held
     cdef int blocks
     cdef uint64_t hits, misses
     fl_outbuf_stats(&limit, &held, &blocks, &hits, &misses)
-    return {"limit": limit, "held": held, "buffers": blocks, "hits": hits, "misses": misses}
+    return {"on": bool(_output_cache_on), "limit": limit, "held": held, "buffers": blocks,
+            "hits": hits, "misses": misses}
 
 
 def empty_output(shape, dtype, like=None):
     """``np.empty(shape, dtype)``, or ``np.empty_like(like, dtype, order="K")`` when
     ``like`` is given (shape then ignored): a result array, from the cache when large."""
-    import math
-    import numpy as np
     size = like.size if like is not None else math.prod(shape) if isinstance(shape, tuple) else shape
-    nbytes = size * np.dtype(dtype).itemsize
-    if not _output_cache_on or nbytes < FL_OUTBUF_MIN:
-        return np.empty(shape, dtype) if like is None else np.empty_like(like, dtype, order="K")
-    previous = fl_outbuf_set_handler(_OUTPUT_HANDLER)
+    cached = _output_cache_on and size * np.dtype(dtype).itemsize >= FL_OUTBUF_MIN
+    if cached:
+        previous = fl_outbuf_set_handler(_OUTPUT_HANDLER)
     try:
         return np.empty(shape, dtype) if like is None else np.empty_like(like, dtype, order="K")
     finally:
-        fl_outbuf_set_handler(previous)
+        if cached:
+            fl_outbuf_set_handler(previous)
 
 
 def _output_cache_from_environment():

@@ -42,9 +42,8 @@
 #define FL_OUTBUF_SLOTS 8
 /* Below this, malloc reuses freed memory itself (heap, not mmap). */
 #define FL_OUTBUF_MIN ((size_t)1 << 20)
-/* Header before the user's pointer: capacity and a tag; 64 bytes keep malloc's alignment. */
+/* Header before the user's pointer: the block's capacity; 64 bytes keep malloc's alignment. */
 #define FL_OUTBUF_HEADER ((size_t)64)
-#define FL_OUTBUF_TAG ((uint64_t)0x666c6f7574627566ULL)   /* "floutbuf" */
 
 typedef struct { char *base; size_t capacity; uint64_t stamp; } fl_outbuf_slot;
 
@@ -63,9 +62,7 @@ static void fl_outbuf_unlock(void) {
 }
 
 static void *fl_outbuf_finish(char *base, size_t capacity) {
-    uint64_t *h = (uint64_t *)base;
-    h[0] = FL_OUTBUF_TAG;
-    h[1] = (uint64_t)capacity;
+    memcpy(base, &capacity, sizeof capacity);
     return base + FL_OUTBUF_HEADER;
 }
 
@@ -74,7 +71,9 @@ static char *fl_outbuf_base(void *p) {
 }
 
 static size_t fl_outbuf_capacity(void *p) {
-    return (size_t)((uint64_t *)fl_outbuf_base(p))[1];
+    size_t capacity;
+    memcpy(&capacity, fl_outbuf_base(p), sizeof capacity);
+    return capacity;
 }
 
 /* The occupied slot cached longest ago, or -1.  Lock held. */
