@@ -286,7 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", parents=[common], help="fit a model to a table, write model.json",
                            description="Fit a logistic-regression model to DATA and write it as JSON.")
-    train.add_argument("data", metavar="DATA", help="training table: .csv, .tsv, .parquet, .npy or .npz")
+    train.add_argument("data", metavar="DATA", help="training table: .csv, .tsv, .txt, .parquet, .npy or .npz")
     train.add_argument("--target", required=True, metavar="COLUMN",
                        help="the column to predict: 0/1 (or probabilities), or any two labels "
                             "with --positive (for tables without names: its index, e.g. 3)")
@@ -321,7 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
                            description="Score INPUT with a model in blocks of rows (memory bounded by "
                                        "the block size) and write probabilities to OUTPUT "
                                        "(.npy, .csv or .parquet), atomically.")
-    score.add_argument("input", metavar="INPUT", help=".npy, .npz, .csv, .tsv or .parquet")
+    score.add_argument("input", metavar="INPUT", help=".npy, .npz, .csv, .tsv, .txt or .parquet")
     score.add_argument("--model", required=True, metavar="MODEL",
                        help="a model file written by `fastlogit train` (.json), or a binary "
                             "logistic-regression model exported to ONNX (.onnx)")

@@ -102,6 +102,18 @@ def make_problem(rng, m, n, dtype, order="C", scale=1.0):
 __all__ = ["fastlogit", "RTOL", "SHAPES", "make_problem", "run_python"]
 
 
+@pytest.fixture(params=["pyarrow", "numpy"])
+def csv_engine(request, monkeypatch):
+    """Run a CSV test with each engine: pyarrow's reader and the NumPy-only fallback."""
+    from fastlogit.io import csv as csv_module
+
+    if request.param == "pyarrow":
+        pytest.importorskip("pyarrow.csv")
+    else:
+        monkeypatch.setattr(csv_module, "have_pyarrow_csv", lambda: False)
+    return request.param
+
+
 @pytest.fixture(scope="module")
 def pool_without_backoff():
     """Helper threads run in every threaded call, even on a busy machine (where

@@ -58,18 +58,6 @@ def test_npz_problems(tmp_path):
         open_table(tmp_path / "junk.npz")
 
 
-@pytest.fixture(params=["pyarrow", "numpy"])
-def csv_engine(request, monkeypatch):
-    """Run a CSV test with each engine: pyarrow's reader and the NumPy-only fallback."""
-    from fastlogit.io import csv as csv_module
-
-    if request.param == "pyarrow":
-        pytest.importorskip("pyarrow.csv")
-    else:
-        monkeypatch.setattr(csv_module, "have_pyarrow_csv", lambda: False)
-    return request.param
-
-
 def test_csv_header_quotes_blank_lines_and_tsv(tmp_path, csv_engine):
     (tmp_path / "a.csv").write_text('x,"y"\n1,"2.5"\n\n3,4\n5,\n')
     reader, blocks = read_all(tmp_path / "a.csv", chunk_rows=2)

@@ -1,4 +1,4 @@
-"""CSV / TSV tables, streamed in blocks of rows.
+"""Delimited text tables (.csv, .tsv, .txt), streamed in blocks of rows.
 
 With pyarrow installed the file is parsed by ``pyarrow.csv.open_csv`` in
 record batches (multi-threaded C++, a fraction of the cost of Python
@@ -6,7 +6,12 @@ parsing); without it, blocks of lines go through ``numpy.loadtxt``.  Both
 engines read the same files the same way:
 
 * a first line that is not all numbers is the header of column names;
-* a UTF-8 byte-order mark (Excel's "CSV UTF-8") is not part of the data;
+* the text is read as Excel and other tools save it (:class:`TextFormat`):
+  UTF-8 with or without a byte-order mark (Excel's "CSV UTF-8"), UTF-16 with
+  one (Excel's "Unicode Text"), or Windows-1252 (Excel's "CSV (Comma
+  delimited)" on Western-European Windows) when the start of the file is not
+  UTF-8; fields separated by ``;``, tab or ``,`` (found from the first lines;
+  ``.tsv`` is always tab), and with ``;`` or tab, a decimal comma (``0,5``);
 * an empty field is a missing value (NaN); blank lines carry no row;
 * a row with more or fewer fields than the header is an error naming its
   line (blank lines counted, as an editor counts them).
@@ -17,10 +22,13 @@ name the exact line, column and value.
 """
 from __future__ import annotations
 
+import codecs
 import csv
 import itertools
 import math
+import re
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,10 +36,15 @@ import numpy as np
 from fastlogit.io.files import InputError, suffix_of
 from fastlogit.io.table import TableReader, arrow_to_numpy, default_names
 
-__all__ = ["CsvReader", "have_pyarrow_csv"]
+__all__ = ["CsvReader", "TextFormat", "have_pyarrow_csv"]
 
 # utf-8-sig reads plain UTF-8 too, and drops a leading byte-order mark.
-ENCODING = "utf-8-sig"
+UTF8 = "utf-8-sig"
+# How much of the file decides its encoding, and how many lines its delimiter.
+SAMPLE_BYTES = 1 << 16
+SAMPLE_LINES = 20
+# A number written with a decimal comma: 0,5  -1,25e-3  ,5
+_DECIMAL_COMMA = re.compile(r"\s*[+-]?\d*,\d+(?:[eE][+-]?\d+)?\s*$")
 
 
 def have_pyarrow_csv() -> bool:
@@ -42,20 +55,103 @@ def have_pyarrow_csv() -> bool:
     return True
 
 
-def _parse_number(text: str) -> float:
-    """A CSV field as a float; an empty field is a missing value (NaN)."""
-    text = text.strip()
-    if not text:
-        return math.nan
-    return float(text)
-
-
 def _is_blank(fields: list[str]) -> bool:
     return not fields or (len(fields) == 1 and not fields[0].strip())
 
 
+def _sniff_encoding(path: Path, label: str) -> str:
+    """UTF-16 when the file starts with its byte-order mark, else UTF-8 when its first
+    SAMPLE_BYTES decode as UTF-8, else Windows-1252 when they decode as that."""
+    with open(path, "rb") as fh:
+        head = fh.read(SAMPLE_BYTES)
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    try:
+        # final=False: a character cut by the end of the sample is not an error
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=len(head) < SAMPLE_BYTES)
+        return UTF8
+    except UnicodeDecodeError:
+        pass
+    try:
+        head.decode("cp1252")
+        return "cp1252"
+    except UnicodeDecodeError:
+        raise InputError(f"{label} is not text (UTF-8, UTF-16 with a byte-order mark, "
+                         f"or Windows-1252)") from None
+
+
+def _sniff_delimiter(lines: list[str]) -> str:
+    """';', tab or ',': the first that splits every sampled line into the same number (> 1)
+    of fields, ',' if none does (one column).  ';' first: Excel separates fields with ';'
+    where the decimal mark is ',' (0,5;1,25 splits evenly at ',' too), and a comma-separated
+    file rarely has the same number of ';' on every line, header included."""
+    for delimiter in (";", "\t", ","):
+        counts = {len(fields) for fields in csv.reader(lines, delimiter=delimiter)}
+        if len(counts) == 1 and counts.pop() > 1:
+            return delimiter
+    return ","
+
+
+@dataclass(frozen=True)
+class TextFormat:
+    """How a delimited text file was saved: the one place its fields are split and parsed."""
+
+    encoding: str          # a Python codec name
+    delimiter: str
+    decimal_comma: bool    # numbers are written 0,5 (fields separated by ';' or tab)
+
+    @classmethod
+    def of(cls, path: Path, label: str) -> "TextFormat":
+        encoding = _sniff_encoding(path, label)
+        with open(path, newline="", encoding=encoding, errors="replace") as fh:
+            lines = [line for line in itertools.islice(fh, 10 * SAMPLE_LINES) if line.strip()]
+        lines = lines[:SAMPLE_LINES]
+        delimiter = "\t" if suffix_of(path) == ".tsv" else _sniff_delimiter(lines)
+        decimal_comma = delimiter != "," and any(
+            _DECIMAL_COMMA.match(field) for fields in csv.reader(lines, delimiter=delimiter)
+            for field in fields)
+        return cls(encoding, delimiter, decimal_comma)
+
+    @property
+    def encoding_name(self) -> str:
+        return {UTF8: "UTF-8", "utf-16": "UTF-16", "cp1252": "Windows-1252"}[self.encoding]
+
+    @property
+    def arrow_encoding(self) -> str:
+        return "utf8" if self.encoding == UTF8 else self.encoding
+
+    def number(self, text: str) -> float:
+        """A field as a float; an empty field is a missing value (NaN).  With a decimal comma
+        a '.' is refused, never guessed: Excel writes digit grouping (1.234,5) as shown."""
+        text = text.strip()
+        if not text:
+            return math.nan
+        if self.decimal_comma:
+            if "." in text:
+                raise ValueError(text)
+            text = text.replace(",", ".")
+        return float(text)
+
+    def label_text(self, text: str) -> str:
+        """A label as text, a decimal-comma number rewritten with '.' (0,5 -> 0.5)."""
+        text = text.strip()
+        if self.decimal_comma and _DECIMAL_COMMA.match(text):
+            return text.replace(",", ".")
+        return text
+
+    def not_a_number(self, text: str) -> str:
+        why = f"{text.strip()[:40]!r} is not a number"
+        if self.decimal_comma and "." in text:
+            why += (" (this file writes decimals with ',': a '.' is read neither as a decimal "
+                    "mark nor as digit grouping; save the numbers without grouping)")
+        elif self.delimiter != "," and _DECIMAL_COMMA.match(text):
+            why += (f" (a decimal comma, but none of the first {SAMPLE_LINES} lines has one, "
+                    f"so the file was taken to write decimals with '.')")
+        return why
+
+
 class CsvReader(TableReader):
-    """Comma- (or tab-) separated text, read in blocks of rows.
+    """Delimited text (``.csv``, ``.tsv``, ``.txt``), read in blocks of rows.
 
     ``engine`` is ``"pyarrow"``, ``"numpy"`` or None (pyarrow when installed).
     """
@@ -64,26 +160,27 @@ class CsvReader(TableReader):
         self.path, self.label = path, label
         self.nbytes = path.stat().st_size
         self.n_rows = None
-        self.delimiter = "\t" if suffix_of(path) == ".tsv" else ","
         if engine is None:
             engine = "pyarrow" if have_pyarrow_csv() else "numpy"
         if engine not in ("pyarrow", "numpy"):
             raise ValueError(f"engine must be 'pyarrow', 'numpy' or None; got {engine!r}")
         self.engine = engine
+        self.text = TextFormat.of(path, label)
+        self.delimiter = self.text.delimiter
         try:
-            with open(path, newline="", encoding=ENCODING) as fh:
+            with open(path, newline="", encoding=self.text.encoding) as fh:
                 lines = csv.reader(fh, delimiter=self.delimiter)
                 first = next((fields for fields in lines if not _is_blank(fields)), None)
                 # Physical lines up to the header (blank lines before it included).
                 header_lines = lines.line_num
         except UnicodeDecodeError:
-            raise InputError(f"{label} is not a text (UTF-8) CSV file") from None
+            raise InputError(f"{label} is not {self.text.encoding_name} text near its start") from None
         except csv.Error as exc:
             raise InputError(f"{label}: {exc}") from None
         if first is None:
             raise InputError(f"{label} is empty: no header and no rows")
         try:
-            [_parse_number(f) for f in first]
+            [self.text.number(f) for f in first]
             self.named, self.columns = False, default_names(len(first))
             self.header_lines = 0
         except ValueError:
@@ -99,7 +196,7 @@ class CsvReader(TableReader):
 
     def _records(self):
         """(line number, fields) of every data row, blank lines skipped."""
-        with open(self.path, newline="", encoding=ENCODING) as fh:
+        with open(self.path, newline="", encoding=self.text.encoding) as fh:
             reader = csv.reader(fh, delimiter=self.delimiter)
             header_left = self.named
             try:
@@ -112,7 +209,7 @@ class CsvReader(TableReader):
                     yield reader.line_num, fields
             except UnicodeDecodeError:
                 raise InputError(f"{self.label} near line {reader.line_num + 1}: "
-                                 f"not UTF-8 text") from None
+                                 f"not {self.text.encoding_name} text") from None
             except csv.Error as exc:
                 raise InputError(f"{self.label} line {reader.line_num}: {exc}") from None
 
@@ -134,10 +231,10 @@ class CsvReader(TableReader):
                                   f"{', ...' if n_fields > 20 else ''})")
             for col in columns:
                 try:
-                    _parse_number(fields[col])
+                    self.text.number(fields[col])
                 except ValueError:
                     return InputError(f"{where}, column {self.columns[col]!r}: "
-                                      f"{fields[col].strip()[:40]!r} is not a number")
+                                      f"{self.text.not_a_number(fields[col])}")
         return None
 
     def _fail(self, columns, detail: str) -> InputError:
@@ -152,7 +249,8 @@ class CsvReader(TableReader):
             try:
                 table = pc.read_csv(
                     self.path,
-                    read_options=pc.ReadOptions(column_names=self.columns, skip_rows=self.header_lines),
+                    read_options=pc.ReadOptions(column_names=self.columns, skip_rows=self.header_lines,
+                                                encoding=self.text.arrow_encoding),
                     parse_options=pc.ParseOptions(delimiter=self.delimiter),
                     convert_options=pc.ConvertOptions(column_types={name: pa.string()},
                                                       include_columns=[name]))
@@ -165,7 +263,7 @@ class CsvReader(TableReader):
             problem = self.first_problem([])
             if problem is not None:
                 raise problem
-        return np.array([v.strip() for v in values], dtype=object)
+        return np.array([self.text.label_text(v) for v in values], dtype=object)
 
     # -- blocks --------------------------------------------------------------
 
@@ -184,9 +282,10 @@ class CsvReader(TableReader):
         # blocks of 1 MB (its default) keep that read-ahead small, and the
         # record batches are copied into blocks of chunk_rows rows here.
         read = pc.ReadOptions(column_names=self.columns, skip_rows=self.header_lines,
-                              block_size=1 << 20, encoding="utf8")
+                              block_size=1 << 20, encoding=self.text.arrow_encoding)
         parse = pc.ParseOptions(delimiter=self.delimiter)
         convert = pc.ConvertOptions(column_types={c: pa.float64() for c in set(names)},
+                                    decimal_point="," if self.text.decimal_comma else ".",
                                     include_columns=list(dict.fromkeys(names)),
                                     null_values=[""], strings_can_be_null=True,
                                     quoted_strings_can_be_null=True)
@@ -227,13 +326,13 @@ class CsvReader(TableReader):
     def _numpy_chunks(self, chunk_rows, columns, skip: int = 0, detail: str = ""):
         """Blocks parsed by NumPy, the first ``skip`` data rows left out."""
         n_fields = len(self.columns)
-        with open(self.path, newline="", encoding=ENCODING) as fh:
+        with open(self.path, newline="", encoding=self.text.encoding) as fh:
             header_left = self.named
             while True:
                 try:
                     lines = list(itertools.islice(fh, chunk_rows))
                 except UnicodeDecodeError:
-                    raise self._fail(columns, "not UTF-8 text") from None
+                    raise self._fail(columns, f"not {self.text.encoding_name} text") from None
                 if not lines:
                     return
                 # Blank lines (a trailing one, say) carry no row.
@@ -245,11 +344,19 @@ class CsvReader(TableReader):
                 if not lines:
                     continue
                 try:
+                    if self.text.decimal_comma:
+                        # loadtxt knows only '.': a block with a '.' anywhere goes field by
+                        # field (which refuses a '.' in a number), the others are rewritten.
+                        if any("." in line for line in lines):
+                            raise ValueError("a '.' in a file with decimal commas")
+                        numeric = [line.replace(",", ".") for line in lines]
+                    else:
+                        numeric = lines
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore")
                         # Every field is parsed, used or not, so that a row
                         # with a field too many or too few cannot pass.
-                        block = np.loadtxt(lines, delimiter=self.delimiter, quotechar='"',
+                        block = np.loadtxt(numeric, delimiter=self.delimiter, quotechar='"',
                                            ndmin=2, dtype=np.float64, comments=None)
                     if block.shape != (len(lines), n_fields):
                         raise ValueError("field count")
@@ -268,7 +375,7 @@ class CsvReader(TableReader):
             if i >= len(lines) or len(fields) != n_fields:
                 return None
             try:
-                out[i] = [_parse_number(fields[col]) for col in columns]
+                out[i] = [self.text.number(fields[col]) for col in columns]
             except ValueError:
                 return None
         return out

@@ -1,7 +1,7 @@
 """Open a table by its suffix; the Parquet reader.
 
-Formats: ``.npy`` / ``.npz`` (:mod:`fastlogit.io.npy`), ``.csv`` / ``.tsv``
-(:mod:`fastlogit.io.csv`), ``.parquet`` / ``.pq`` (record batches from
+Formats: ``.npy`` / ``.npz`` (:mod:`fastlogit.io.npy`), ``.csv`` / ``.tsv`` /
+``.txt`` (:mod:`fastlogit.io.csv`), ``.parquet`` / ``.pq`` (record batches from
 pyarrow, the ``parquet`` extra).  Columns of a table without names are called
 ``"0"``, ``"1"``, ...  Every reader streams blocks of rows, so memory stays
 bounded by the block size, not the file size.
@@ -21,7 +21,7 @@ from fastlogit.io.table import TableReader, arrow_to_numpy, check_numeric_dtype
 
 __all__ = ["READ_SUFFIXES", "ParquetReader", "open_table"]
 
-READ_SUFFIXES = (".npy", ".npz", ".csv", ".tsv", ".parquet", ".pq")
+READ_SUFFIXES = (".npy", ".npz", ".csv", ".tsv", ".txt", ".parquet", ".pq")
 
 
 class ParquetReader(TableReader):
@@ -93,7 +93,7 @@ class ParquetReader(TableReader):
         self._file.close()
 
 
-READERS = {".npy": NpyReader, ".npz": NpzReader, ".csv": CsvReader, ".tsv": CsvReader,
+READERS = {".npy": NpyReader, ".npz": NpzReader, ".csv": CsvReader, ".tsv": CsvReader, ".txt": CsvReader,
            ".parquet": ParquetReader, ".pq": ParquetReader}
 
 
@@ -103,7 +103,7 @@ def open_table(path: str | os.PathLike, what: str = "INPUT") -> TableReader:
     Parameters
     ----------
     path : str or PathLike
-        ``.npy``, ``.npz``, ``.csv``, ``.tsv``, ``.parquet`` or ``.pq``.
+        ``.npy``, ``.npz``, ``.csv``, ``.tsv``, ``.txt``, ``.parquet`` or ``.pq``.
     what : str
         How the file is called in error messages.
 
