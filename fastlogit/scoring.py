@@ -33,6 +33,7 @@ __all__ = [
     "chunk_rows_for",
     "first_invalid",
     "invalid_rows",
+    "not_finite",
     "model_columns",
     "score_file",
     "score_table",
@@ -77,6 +78,14 @@ def first_invalid(X: np.ndarray) -> tuple[int, int]:
     bad = ~np.isfinite(X)
     i = int(np.argmax(bad.any(axis=1)))
     return i, int(np.argmax(bad[i]))
+
+
+def not_finite(value: float) -> str:
+    """What is wrong with a NaN or +-inf read from a table, for a message: a NaN is
+    how a missing value (an empty field, NA, #N/A) arrives."""
+    if math.isnan(value):
+        return "a missing value (empty, NA, #N/A or NaN)"
+    return f"{value!r} is not a finite number"
 
 
 def model_columns(model, reader: TableReader) -> list[int]:
@@ -125,7 +134,7 @@ def _progress(total: int | None, enabled: bool, desc: str):
 def _invalid_row_error(reader, X, X_read, bad_row_offset, names, dtype) -> InputError:
     i, j = first_invalid(X)
     value = float(X_read[i, j])
-    problem = (f"{value!r} is not a finite number" if not math.isfinite(value)
+    problem = (not_finite(value) if not math.isfinite(value)
                else f"{value!r} is outside the range of {dtype} (the model's dtype)")
     return InputError(f"{reader.label} {reader.row_label(bad_row_offset + i)}, "
                       f"column {names[j]!r}: {problem} "

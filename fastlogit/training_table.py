@@ -17,7 +17,7 @@ import numpy as np
 from fastlogit._validation import check_choice, labels_outside
 from fastlogit.io.files import InputError
 from fastlogit.io.readers import open_table
-from fastlogit.scoring import first_invalid, invalid_rows
+from fastlogit.scoring import first_invalid, invalid_rows, not_finite
 
 __all__ = ["TrainingTable", "choose_features", "label_classes", "targets_from_labels",
            "check_invalid_rows", "invalid_training_rows", "load_training_table"]
@@ -158,8 +158,8 @@ def check_invalid_rows(table: np.ndarray, names: Sequence[str], label: str, row_
         return None
     if on_invalid == "error":
         i, j = first_invalid(table)
-        raise InputError(f"{label} {row_label(i)}, column {names[j]!r}: {float(table[i, j])!r} "
-                         f"is not a finite number (--on-invalid skip to leave such rows out)")
+        raise InputError(f"{label} {row_label(i)}, column {names[j]!r}: {not_finite(float(table[i, j]))} "
+                         f"(--on-invalid skip to leave such rows out)")
     return bad
 
 

@@ -236,7 +236,7 @@ def test_score_rejects_bad_models(tmp_path, model3, patients):
     ("wrong_count", "has 2 column(s) but the model expects 3 feature(s)"),
     ("missing_column", "has no column 'age'"),
     ("non_numeric", "row 3 (line 4), column 'bmi': 'n/a' is not a number"),
-    ("nan_row", "row 2 (line 3), column 'age': nan is not a finite number"),
+    ("nan_row", "row 2 (line 3), column 'age': a missing value (empty, NA, #N/A or NaN)"),
     ("header_only", "has no rows to score"),
     ("zero_bytes", "is empty (0 bytes)"),
     ("unknown_format", "unknown format '.xlsx'"),
@@ -483,7 +483,7 @@ def test_train_on_unnamed_npy_and_parquet(tmp_path):
     ("good", ["--target", "y", "--features", "a", "y"], "also listed in --features"),
     ("labels_2", ["--target", "y"], "row 3 (line 4), target 'y': 2.0; expected 0/1 labels"),
     ("one_class", ["--target", "y"], "target 'y' is 1 in every row"),
-    ("nan", ["--target", "y"], "row 2 (line 3), column 'b': nan is not a finite number"),
+    ("nan", ["--target", "y"], "row 2 (line 3), column 'b': a missing value (empty, NA, #N/A or NaN)"),
     ("text", ["--target", "y"], "row 1 (line 2), column 'a': 'x' is not a number"),
     ("header_only", ["--target", "y"], "has no rows to train on"),
 ])

@@ -58,7 +58,7 @@ def test_a_nan_row_is_an_error_by_default_and_nan_on_request(npy_parts, tmp_path
     X1 = np.load(folder / "p1.npy")
     X1[3, 1] = np.nan
     np.save(folder / "p1.npy", X1)
-    with pytest.raises(ValueError, match=r"p1.npy.*row 4, column '1': nan is not a finite number"):
+    with pytest.raises(ValueError, match=r"p1.npy.*row 4, column '1': a missing value \(empty, NA, #N/A or NaN\)"):
         fld.score_parts(MODEL, folder, tmp_path / "out", threshold=0.5)
     summary = fld.score_parts(MODEL, folder, tmp_path / "out", threshold=0.5, on_invalid="nan")
     assert summary["invalid"] == 1 and summary["rows"] == 30
@@ -85,7 +85,7 @@ def test_a_null_in_a_parquet_part_is_an_invalid_row(tmp_path):
     folder = tmp_path / "parts"
     folder.mkdir()
     pq.write_table(pa.table({"0": [1.0, None], "1": [3.0, 4.0]}), folder / "a.parquet")
-    with pytest.raises(ValueError, match=r"row 2, column '0': nan is not a finite number"):
+    with pytest.raises(ValueError, match=r"row 2, column '0': a missing value \(empty, NA, #N/A or NaN\)"):
         fld.score_parts(MODEL, folder, tmp_path / "out")
 
 
@@ -214,7 +214,7 @@ def test_fit_parts_leaves_out_invalid_rows_as_the_in_memory_trainer(parts_with_i
 
     folder, x, y = parts_with_invalid_rows
     with pytest.raises(ValueError, match=r"INPUT part '[^']*part-[01].parquet' row (6|101), "
-                                         r"column '(b|y)': nan is not a finite number"):
+                                         r"column '(b|y)': a missing value \(empty, NA, #N/A or NaN\)"):
         fld.fit_parts(folder, "y", C=1.0)
     res, features, rows, skipped = fld.fit_parts(folder, "y", C=1.0, on_invalid="skip",
                                                  tol=1e-10, return_skipped=True)
@@ -243,7 +243,7 @@ def test_command_line_trains_on_parts_with_on_invalid_skip(parts_with_invalid_ro
     out = tmp_path / "model.json"
     assert main(["train", str(folder), "--target", "y", "--scheduler", "local:1",
                  "-o", str(out)]) == 1
-    assert "is not a finite number (--on-invalid skip" in capsys.readouterr().err
+    assert "a missing value (empty, NA, #N/A or NaN) (--on-invalid skip" in capsys.readouterr().err
     assert not out.exists()
     assert main(["train", str(folder), "--target", "y", "--scheduler", "local:1",
                  "--on-invalid", "skip", "-o", str(out)]) == 0

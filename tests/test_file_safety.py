@@ -118,7 +118,7 @@ def test_csv_row_with_too_few_fields_fails_even_when_the_missing_column_is_unuse
 def test_csv_error_line_numbers_count_blank_lines(tmp_path, model2):
     (tmp_path / "in.csv").write_text("income,age\n\n1,2\n\n3,nan\n")
     fails(run("score", "in.csv", "--model", "model.json", "-o", "out.npy", cwd=tmp_path),
-          "row 2 (line 5), column 'age': nan is not a finite number")
+          "row 2 (line 5), column 'age': a missing value (empty, NA, #N/A or NaN)")
 
 
 @pytest.mark.parametrize("engine", ["pyarrow", "numpy"])

@@ -114,3 +114,18 @@ def test_text_that_stops_being_utf8_names_the_line(tmp_path, csv_engine):
     with open_table(tmp_path / "mixed.csv") as reader, pytest.raises(
             InputError, match=r"not UTF-8 text"):
         list(reader.chunks(1000, [0, 1]))
+
+
+def test_missing_value_markers_of_other_tools_are_missing_values(tmp_path, csv_engine):
+    (tmp_path / "m.csv").write_text("x,y,label\n1,#N/A,1\nNA,2, NULL\n3, N/A ,0\n4,5,NA\n",
+                                    encoding="utf-8")
+    with open_table(tmp_path / "m.csv") as reader:
+        table = np.concatenate(list(reader.chunks(10, [0, 1])))
+        assert reader.read_labels(2).tolist() == ["1", "", "0", ""]
+    np.testing.assert_array_equal(np.isnan(table), [[0, 1], [1, 0], [0, 1], [0, 0]])
+    np.testing.assert_array_equal(table[~np.isnan(table)], [1, 2, 3, 4, 5])
+    # a computed error of Excel is not a missing value
+    (tmp_path / "e.csv").write_text("x,y\n1,#DIV/0!\n", encoding="utf-8")
+    with open_table(tmp_path / "e.csv") as reader, pytest.raises(
+            InputError, match=r"column 'y': '#DIV/0!' is not a number"):
+        list(reader.chunks(10, [0, 1]))

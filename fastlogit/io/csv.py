@@ -12,7 +12,9 @@ engines read the same files the same way:
   delimited)" on Western-European Windows) when the start of the file is not
   UTF-8; fields separated by ``;``, tab or ``,`` (found from the first lines;
   ``.tsv`` is always tab), and with ``;`` or tab, a decimal comma (``0,5``);
-* an empty field is a missing value (NaN); blank lines carry no row;
+* an empty field is a missing value (NaN), and so are the markers other tools
+  write for one (MISSING: Excel's ``#N/A``, R's ``NA``, ``NULL`` from SQL
+  exports); blank lines carry no row;
 * a row with more or fewer fields than the header is an error naming its
   line (blank lines counted, as an editor counts them).
 
@@ -43,6 +45,10 @@ UTF8 = "utf-8-sig"
 # How much of the file decides its encoding, and how many lines its delimiter.
 SAMPLE_BYTES = 1 << 16
 SAMPLE_LINES = 20
+# Fields that mean "no value" (read as NaN, then handled as any NaN): what Excel (#N/A),
+# R and pandas (NA), and SQL exports (NULL) write for a missing value.  Excel's other error
+# values (#DIV/0!, #VALUE!) are not missing values but errors, and are reported as such.
+MISSING = ("", "NA", "N/A", "#N/A", "NULL", "null")
 # A number written with a decimal comma: 0,5  -1,25e-3  ,5
 _DECIMAL_COMMA = re.compile(r"\s*[+-]?\d*,\d+(?:[eE][+-]?\d+)?\s*$")
 
@@ -121,10 +127,11 @@ class TextFormat:
         return "utf8" if self.encoding == UTF8 else self.encoding
 
     def number(self, text: str) -> float:
-        """A field as a float; an empty field is a missing value (NaN).  With a decimal comma
-        a '.' is refused, never guessed: Excel writes digit grouping (1.234,5) as shown."""
+        """A field as a float; an empty field or a MISSING marker is a missing value (NaN).
+        With a decimal comma a '.' is refused, never guessed: Excel writes digit grouping
+        (1.234,5) as shown."""
         text = text.strip()
-        if not text:
+        if text in MISSING:
             return math.nan
         if self.decimal_comma:
             if "." in text:
@@ -133,8 +140,11 @@ class TextFormat:
         return float(text)
 
     def label_text(self, text: str) -> str:
-        """A label as text, a decimal-comma number rewritten with '.' (0,5 -> 0.5)."""
+        """A label as text: a MISSING marker as "" (no label), a decimal-comma number
+        rewritten with '.' (0,5 -> 0.5)."""
         text = text.strip()
+        if text in MISSING:
+            return ""
         if self.decimal_comma and _DECIMAL_COMMA.match(text):
             return text.replace(",", ".")
         return text
@@ -287,7 +297,7 @@ class CsvReader(TableReader):
         convert = pc.ConvertOptions(column_types={c: pa.float64() for c in set(names)},
                                     decimal_point="," if self.text.decimal_comma else ".",
                                     include_columns=list(dict.fromkeys(names)),
-                                    null_values=[""], strings_can_be_null=True,
+                                    null_values=list(MISSING), strings_can_be_null=True,
                                     quoted_strings_can_be_null=True)
         out = np.empty((chunk_rows, len(names)), dtype=np.float64)
         filled = yielded = 0
@@ -297,7 +307,7 @@ class CsvReader(TableReader):
             for batch in reader:
                 k, start = batch.num_rows, 0
                 cols = []
-                for name in names:  # an empty field is a missing value (NaN)
+                for name in names:  # a missing value (null) becomes NaN
                     cols.append(arrow_to_numpy(batch.column(name), np.float64))
                 while start < k:
                     take = min(k - start, chunk_rows - filled)
