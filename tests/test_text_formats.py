@@ -36,6 +36,7 @@ FORMATS = {
     "excel-unicode-text": ("a.txt", _table("\t", True), "utf-16", "\t", True),
     "tsv-decimal-comma": ("a.tsv", _table("\t", True), "utf-8", "\t", True),
     "headerless-semicolon-decimal-comma": ("a.csv", _table(";", True, header=None), "utf-8", ";", True),
+    "old-mac-excel-cr-line-ends": ("a.csv", _table(",", False).replace("\r\n", "\r"), "utf-8", ",", False),
 }
 
 
