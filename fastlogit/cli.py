@@ -80,12 +80,16 @@ def cmd_score(args) -> int:
         from fastlogit.dask import score_parts
 
         s = score_parts(model, args.input, args.output, scheduler=args.scheduler,
+                        output_format=args.output_format,
                         threshold=args.threshold, n_threads=args.threads,
                         on_invalid=args.on_invalid, model_path=args.model)
         extra = f"; {s['invalid']:,} invalid row(s) {_invalid_verb(args)}" if s["invalid"] else ""
         print(f"scored {s['rows']:,} rows in {s['parts']} parts on {s['workers']} worker(s) in "
               f"{s['seconds']:.2f} s -> {args.output}{extra}", file=sys.stderr)
         return EXIT_OK
+    if args.output_format is not None:
+        raise CLIError("--output-format is for a folder of parts (--scheduler); OUTPUT's "
+                       "suffix gives the format of one output file")
     from fastlogit.scoring import score_file
 
     stats = score_file(model, args.input, args.output, threshold=args.threshold,
@@ -311,7 +315,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a row with NaN/inf: stop with its row number (default) or leave it out")
     train.add_argument("--scheduler", metavar="ADDRESS", default=None,
                        help="train on Dask: 'local:N' (N local worker processes) or a dask "
-                            "scheduler address; DATA is then a folder of .parquet or .npy parts")
+                            "scheduler address; DATA is then a folder of parts of one format: "
+                            ".parquet/.pq, .npy, or text (.csv, .tsv, .txt); names starting "
+                            "with '.' or '_' are not parts")
     train.add_argument("-o", "--output", required=True, metavar="MODEL.json",
                        help="where to write the model (JSON, written atomically)")
     train.set_defaults(func=cmd_train)
@@ -339,8 +345,14 @@ def build_parser() -> argparse.ArgumentParser:
                             "out, or give it probability NaN (label -1)")
     score.add_argument("--scheduler", metavar="ADDRESS", default=None,
                        help="score on Dask: 'local:N' or a scheduler address; INPUT is then a "
-                            "folder of .parquet or .npy parts and OUTPUT a folder (one output "
-                            "part per input part)")
+                            "folder of parts of one format (.parquet/.pq, .npy, or text: .csv, "
+                            ".tsv, .txt; names starting with '.' or '_' are not parts) and OUTPUT "
+                            "a folder (one output part per input part)")
+    # fastlogit.dask.part_scoring.OUTPUT_SUFFIXES (not imported here: Dask is
+    # loaded only for --scheduler); tests/test_csv_parts.py keeps the two equal.
+    score.add_argument("--output-format", choices=("parquet", "npy", "csv"), default=None,
+                       help="with --scheduler: the format of the output parts (default: the "
+                            "input's; csv for text parts)")
     score.add_argument("--no-progress", action="store_true",
                        help="no progress bar (there is none anyway when stderr is not a terminal)")
     score.set_defaults(func=cmd_score)

@@ -4,8 +4,9 @@ Modules: :mod:`~fastlogit.dask.arrays` (lazy sigmoid, forward_pass, predict,
 score_dataframe), :mod:`~fastlogit.dask.reductions` (cost_and_gradients on the kernel's own
 reduction chunks and combine), :mod:`~fastlogit.dask.training` (fit: Newton,
 one round of tasks and one tree reduction per iteration) and
-:mod:`~fastlogit.dask.parts` (folders of Parquet or .npy parts, read lazily and
-trained on with the rules of ``fastlogit train``), :mod:`~fastlogit.dask.part_scoring`
+:mod:`~fastlogit.dask.parts` (folders of Parquet, .npy or CSV/text parts, read lazily
+and trained on with the rules of ``fastlogit train``; which files are parts:
+:mod:`~fastlogit.dask.part_folder`), :mod:`~fastlogit.dask.part_scoring`
 (such folders scored with the engine of ``fastlogit score``, the output folder
 replaced all or nothing) and :mod:`~fastlogit.dask.cluster` (``--scheduler``).
 

@@ -17,13 +17,16 @@ import numpy as np
 from fastlogit._validation import check_choice, check_scalar, check_threshold
 from fastlogit.dask.arrays import tokenize
 from fastlogit.dask.cluster import scheduler_client
-from fastlogit.dask.parts import PART, PART_SUFFIXES, describe_part, list_parts
+from fastlogit.dask.part_folder import PART, describe_part, is_part, list_parts
 from fastlogit.io.files import OutputError, atomic_folder, check_distinct_paths
 from fastlogit.scoring import ON_INVALID, score_file
 
 __all__ = ["OUTPUT_SUFFIXES", "score_parts"]
 
-OUTPUT_SUFFIXES = {"parquet": ".parquet", "npy": ".npy"}
+# The output formats of a folder of parts, and their suffixes.  Text parts
+# (.csv, .tsv, .txt; format "csv") are scored into .csv parts by the CSV
+# writer of ``fastlogit score`` (comma-separated, '.' decimals, a header line).
+OUTPUT_SUFFIXES = {"parquet": ".parquet", "npy": ".npy", "csv": ".csv"}
 
 
 def _model_of(model, columns: Sequence[str] | None, n_columns: Sequence[str]):
@@ -65,17 +68,18 @@ def _score_part(model, path, out_path, threshold, n_threads, on_invalid,
 
 def _check_no_stale_parts(out_dir: Path, outputs: Sequence[Path]) -> None:
     # The new folder carries over the old one's other files; an old part
-    # that no new part replaces would be read as part of the new set.
+    # (by the one rule, is_part) that no new part replaces would be read as
+    # part of the new set.
     if not out_dir.is_dir():
         return
     written = {o.name for o in outputs}
-    stale = sorted(p.name for p in out_dir.iterdir()
-                   if p.suffix.lower() in PART_SUFFIXES and p.name not in written)
+    stale = sorted(p.name for p in out_dir.iterdir() if is_part(p) and p.name not in written)
     if stale:
         shown = ", ".join(repr(name) for name in stale[:5]) + (", ..." if len(stale) > 5 else "")
         raise OutputError(f"OUTPUT {str(out_dir)!r} holds {len(stale)} part(s) that this job "
                           f"would not replace ({shown}): a reader of the folder would mix them "
-                          f"with the new parts; delete them or choose another OUTPUT folder")
+                          f"with the new parts; delete them (or rename them to start with "
+                          f"'_') or choose another OUTPUT folder")
 
 
 def score_parts(model, input_folder, output, *, scheduler: str | None = None,
@@ -98,16 +102,18 @@ def score_parts(model, input_folder, output, *, scheduler: str | None = None,
     reader sees the complete old set of parts or the complete new set, never
     a mix); if any part fails, nothing is left behind and ``output`` is as
     it was (:func:`fastlogit.io.files.atomic_folder`).  An existing
-    ``output`` holding parts (``.parquet``, ``.pq``, ``.npy``) that this job
-    would not write is refused before anything is done: a reader of the
-    folder would take them for parts of the new set.
+    ``output`` holding parts (``.parquet``, ``.pq``, ``.npy``, ``.csv``,
+    ``.tsv``, ``.txt``, not hidden: :func:`fastlogit.dask.part_folder.is_part`)
+    that this job would not write is refused before anything is done: a
+    reader of the folder would take them for parts of the new set.
 
     Parameters
     ----------
     model : fastlogit Model, model file path, FitResult, estimator or (W, b)
         A Model (or file) gives the feature names and the precision (dtype).
     input_folder : path
-        ``*.parquet`` or ``*.npy`` parts (see :func:`fastlogit.dask.read_parts`).
+        Parquet, ``.npy`` or CSV/text (``.csv``, ``.tsv``, ``.txt``) parts
+        (see :mod:`fastlogit.dask.part_folder`).
     output : path
         Output folder (created if missing; the files of an existing one other
         than the output parts are kept, its parts must all be replaced).
@@ -117,8 +123,9 @@ def score_parts(model, input_folder, output, *, scheduler: str | None = None,
         :func:`fastlogit.dask.scheduler_client`.
     columns : sequence of str, optional
         Feature columns when the model carries no names (default: all).
-    output_format : {"parquet", "npy"}, optional
-        Default: the input's format.
+    output_format : {"parquet", "npy", "csv"}, optional
+        Default: the input's format; ``"csv"`` for text parts, whatever
+        their delimiter and decimal mark (``data.tsv`` -> ``OUTPUT/data.csv``).
     threshold : float, optional
         Also write 0/1 labels ``probability >= threshold`` (int8); not NaN.
     n_threads : int, optional
@@ -149,7 +156,8 @@ def score_parts(model, input_folder, output, *, scheduler: str | None = None,
     files, fmt = list_parts(input_folder)
     out_fmt = output_format or fmt
     if out_fmt not in OUTPUT_SUFFIXES:
-        raise ValueError(f"output_format must be 'parquet' or 'npy'; got {output_format!r}")
+        raise ValueError(f"output_format must be 'parquet', 'npy' or 'csv'; "
+                         f"got {output_format!r}")
     first_columns = describe_part(files[0])[1]
     model = _model_of(model, columns, first_columns)
     out_dir = Path(output)

@@ -1,16 +1,16 @@
-"""A folder of Parquet or ``.npy`` parts as one data set, for the command line.
+"""A folder of Parquet, ``.npy`` or CSV/text parts as one data set, for the command line.
 
 Each part is one row block of X, read by the worker that uses it with the
 readers of :mod:`fastlogit.io`; :func:`read_parts` reads the parts lazily as
 dask arrays and :func:`fit_parts` trains on them with the training-table
-rules (:mod:`fastlogit.training_table`).  Scoring a folder of parts is
+rules (:mod:`fastlogit.training_table`).  Which files are parts is
+:mod:`fastlogit.dask.part_folder`.  Scoring a folder of parts is
 :func:`fastlogit.dask.part_scoring.score_parts`.  Nothing passes through the
 client but part headers and a few numbers per part.
 """
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -20,6 +20,9 @@ from fastlogit._objective import l2_from_C
 from fastlogit._validation import check_choice, check_float_dtype, check_scalar
 from fastlogit.dask.arrays import dask_array_module
 from fastlogit.dask.cluster import scheduler_client
+from fastlogit.dask.part_folder import (
+    PART, PART_SUFFIXES, check_same_columns, count_rows, describe_part, list_parts,
+)
 from fastlogit.dask.training import fit
 from fastlogit.io.files import InputError
 from fastlogit.io.readers import open_table
@@ -29,8 +32,6 @@ from fastlogit.training_table import (
 
 __all__ = ["PART", "PART_SUFFIXES", "Parts", "describe_part", "list_parts", "read_parts",
            "fit_parts"]
-
-PART_SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".npy": "npy"}
 
 
 class Parts:
@@ -49,7 +50,7 @@ class Parts:
         With ``on_invalid="skip"``: True for the stored rows that are in X
         (so ``X`` is the stored rows ``keep``), held in cluster memory.
     skipped : int, the rows left out (``sum(rows) - sum(kept)``)
-    format : "parquet" or "npy"
+    format : "parquet", "npy" or "csv" (``.csv``, ``.tsv`` and ``.txt`` parts)
     """
 
     def __init__(self, X, Y, features, files, rows, fmt, kept=None, keep=None):
@@ -68,35 +69,6 @@ class Parts:
                 f"features={self.features!r})")
 
 
-# What a part is called in messages; the readers add its path.
-PART = "INPUT part"
-
-
-def _part_name(path: Path) -> str:
-    return f"{PART} {str(path)!r}"
-
-
-def list_parts(folder) -> tuple[list[Path], str]:
-    """The parts of ``folder`` in file-name order, and their format."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise InputError(f"INPUT {str(folder)!r} must be a folder of .parquet or .npy parts; "
-                         "it is not a folder")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in PART_SUFFIXES and p.is_file())
-    formats = {PART_SUFFIXES[p.suffix.lower()] for p in files}
-    if not files:
-        raise InputError(f"INPUT {str(folder)!r} holds no .parquet or .npy parts")
-    if len(formats) > 1:
-        raise InputError(f"INPUT {str(folder)!r} mixes Parquet and .npy parts; expected one format")
-    return files, formats.pop()
-
-
-def describe_part(path: Path) -> tuple[int, list[str]]:
-    """(rows, column names) of one part, from its header."""
-    with open_table(path, PART) as reader:
-        return reader.n_rows, list(reader.columns)
-
-
 def _features(reader, columns: list[str], dtype) -> NDArray:
     # A float64 value beyond float32's range becomes inf in a float32 read:
     # an invalid row, as in the scoring engine.
@@ -104,15 +76,24 @@ def _features(reader, columns: list[str], dtype) -> NDArray:
         return reader.read_all(reader.column_indices(columns), dtype=dtype)
 
 
+def _check_rows(reader, got: int, rows: int | None) -> None:
+    # The chunk sizes of X and Y are the rows counted when the folder was
+    # read: a part that has changed since must not give a block of another size.
+    if rows is not None and got != rows:
+        raise InputError(f"{reader.label} has {got} rows now; it had {rows} when the folder "
+                         f"was read (was it changed meanwhile?)")
+
+
 def _read_block(path: str, columns: list[str], dtype, on_invalid: str | None = None,
-                keep: NDArray | None = None) -> NDArray:
+                keep: NDArray | None = None, rows: int | None = None) -> NDArray:
     """Columns of one part as a C-contiguous (rows, len(columns)) array.
 
     ``on_invalid="error"`` (training): a row holding NaN or inf is an error
     naming it; ``keep``: only these rows (``on_invalid="skip"``, from
-    :func:`_read_keep`)."""
+    :func:`_read_keep`); ``rows``: the rows the part must have."""
     with open_table(path, PART) as reader:
         X = _features(reader, columns, dtype)
+        _check_rows(reader, X.shape[0], rows)
         if on_invalid == "error":
             check_invalid_rows(X, columns, reader.label, reader.row_label, on_invalid)
     return X if keep is None else np.ascontiguousarray(X[keep])
@@ -124,26 +105,33 @@ def _part_targets(reader, label: str, positive: str | None) -> NDArray:
 
 
 def _read_targets(path: str, label: str, positive: str | None, on_invalid: str | None = None,
-                  keep: NDArray | None = None) -> NDArray:
-    """One part's labels; ``on_invalid`` and ``keep`` as in :func:`_read_block`."""
+                  keep: NDArray | None = None, rows: int | None = None) -> NDArray:
+    """One part's labels; ``on_invalid``, ``keep`` and ``rows`` as in :func:`_read_block`."""
     with open_table(path, PART) as reader:
         y = _part_targets(reader, label, positive)
+        _check_rows(reader, y.shape[0], rows)
         if on_invalid == "error":
             check_invalid_rows(y[:, None], [label], reader.label, reader.row_label, on_invalid)
     return y if keep is None else y[keep]
 
 
 def _read_keep(path: str, features: list[str], dtype, label: str | None,
-               positive: str | None) -> NDArray:
+               positive: str | None, rows: int | None = None) -> NDArray:
     """The rows of one part that ``on_invalid="skip"`` keeps: the training
     rule (:func:`fastlogit.training_table.invalid_training_rows`) over the
-    features, read as ``dtype``, and the label when there is one."""
+    features, read as ``dtype``, and the label when there is one.  Its
+    length is the part's row count (``rows``, when the header gave it)."""
     with open_table(path, PART) as reader:
         X = _features(reader, features, dtype)
+        _check_rows(reader, X.shape[0], rows)
         y = None if label is None else _part_targets(reader, label, positive)
         bad = invalid_training_rows(X, features, reader.label, reader.row_label, "skip",
                                     y=y, target=label)
     return np.ones(X.shape[0], dtype=bool) if bad is None else ~bad
+
+
+def _size_and_kept(mask: NDArray) -> tuple[int, int]:
+    return mask.size, int(np.count_nonzero(mask))
 
 
 def _distinct_labels(path: str, label: str) -> NDArray:
@@ -155,20 +143,25 @@ def _distinct_labels(path: str, label: str) -> NDArray:
 def read_parts(folder, *, columns: Sequence[str] | None = None, label: str | None = None,
                dtype=np.float64, exclude: Sequence[str] | None = None,
                positive: str | None = None, on_invalid: str | None = None) -> Parts:
-    """Read a folder of Parquet (``*.parquet``) or ``.npy`` parts lazily as one data set.
+    """Read a folder of Parquet, ``.npy`` or CSV/text parts lazily as one data set.
 
     Parts are taken in file-name order; each part becomes one row block of X,
     read by the worker that uses it (nothing passes through the client).
-    Only the part headers (Parquet footers, .npy headers) are read here,
-    except with ``on_invalid="skip"``.
+    Which files are parts: :mod:`fastlogit.dask.part_folder` (``.parquet``,
+    ``.pq``, ``.npy``, or ``.csv``/``.tsv``/``.txt`` read as ``fastlogit
+    train`` reads one such file; never a name starting with ``.`` or ``_``).
+    Only the part headers (Parquet footers, .npy headers, the first lines of
+    a text part) are read here, except with ``on_invalid="skip"`` and for
+    text parts: a text part's rows are counted by reading its first feature
+    column, one task per part on the current scheduler.
 
     Parameters
     ----------
     folder : path
     columns : sequence of str, optional
         Feature columns.  Default: every column but ``label`` and ``exclude``.
-        A plain 2-D .npy part has columns named "0", "1", ...; a structured
-        one, its fields.
+        A plain 2-D .npy part and a text part without a header line have
+        columns named "0", "1", ...; a structured .npy part, its fields.
     label : str, optional
         Label column, returned as Y (0/1 numbers, or ``positive`` as 1).
     dtype : float32 or float64
@@ -215,14 +208,8 @@ def read_parts(folder, *, columns: Sequence[str] | None = None, label: str | Non
     # store answers in ~10 ms): read them concurrently, keep file order.
     with ThreadPoolExecutor(max_workers=min(32, len(files))) as pool:
         described = list(pool.map(describe_part, files))
-    rows, names = [], None
-    for path, (k, part_names) in zip(files, described):
-        if names is None:
-            names = part_names
-        elif part_names != names:
-            raise InputError(f"{_part_name(path)} has columns {part_names!r}; the first part "
-                             f"{files[0].name!r} has {names!r}")
-        rows.append(int(k))
+    names = check_same_columns(files, [part_names for _, part_names in described])
+    rows = [None if k is None else int(k) for k, _ in described]  # None: a text part
     where = f"INPUT {str(folder)!r}"
     with open_table(files[0], PART) as first:
         if label is not None:
@@ -230,31 +217,43 @@ def read_parts(folder, *, columns: Sequence[str] | None = None, label: str | Non
         features = choose_features(names, label, None if columns is None else
                                    [str(c) for c in columns], exclude, where)
         first.column_indices(features, "--features")
-    masks, kept, keep = [None] * len(files), rows, None
+    masks, keep = [None] * len(files), None
     if on_invalid == "skip":
         # One read of every part now, so that the rows left out are known
-        # before any block is built: X keeps exact chunk sizes.
+        # before any block is built: X keeps exact chunk sizes.  The masks'
+        # lengths are the parts' row counts.
         find = dask.delayed(_read_keep, pure=True)
-        masks = dask.persist(*[find(str(p), features, dtype, label, positive) for p in files])
-        kept = [int(c) for c in dask.compute(*[dask.delayed(np.count_nonzero, pure=True)(mask)
-                                                for mask in masks])]
-        keep = da.concatenate([da.from_delayed(mask, shape=(k,), dtype=bool)
-                               for mask, k in zip(masks, rows)], axis=0)
+        masks = dask.persist(*[find(str(p), features, dtype, label, positive, k)
+                               for p, k in zip(files, rows)])
+        counted = dask.compute(*[dask.delayed(_size_and_kept, pure=True)(mask)
+                                 for mask in masks])
+        rows, kept = [n for n, _ in counted], [k for _, k in counted]
+        keep = da.concatenate([da.from_delayed(mask, shape=(n,), dtype=bool)
+                               for mask, n in zip(masks, rows)], axis=0)
         # A part with nothing left out is read whole (no copy per pass).
         masks = [None if k == n else mask for mask, k, n in zip(masks, kept, rows)]
         on_invalid = None               # nothing invalid is left in the kept rows
+    else:
+        # Text parts have no row count in a header: each is counted by a task
+        # that reads its first feature column (see docs/scaling.md for the cost).
+        count = dask.delayed(count_rows, pure=True)
+        unknown = [j for j, n in enumerate(rows) if n is None]
+        for j, n in zip(unknown, dask.compute(*[count(str(files[j]), features[0])
+                                                for j in unknown])):
+            rows[j] = n
+        kept = rows
     read = dask.delayed(_read_block, pure=True)
     X = da.concatenate([
-        da.from_delayed(read(str(p), features, dtype, on_invalid, mask),
+        da.from_delayed(read(str(p), features, dtype, on_invalid, mask, n),
                         shape=(k, len(features)), dtype=dtype)
-        for p, k, mask in zip(files, kept, masks)], axis=0)
+        for p, k, mask, n in zip(files, kept, masks, rows)], axis=0)
     Y = None
     if label is not None:
         targets = dask.delayed(_read_targets, pure=True)
         Y = da.concatenate([
-            da.from_delayed(targets(str(p), label, positive, on_invalid, mask), shape=(k,),
+            da.from_delayed(targets(str(p), label, positive, on_invalid, mask, n), shape=(k,),
                             dtype=np.float64)
-            for p, k, mask in zip(files, kept, masks)], axis=0)
+            for p, k, mask, n in zip(files, kept, masks, rows)], axis=0)
     return Parts(X, Y, features, files, rows, fmt, kept, keep)
 
 
