@@ -17,6 +17,7 @@ import numpy as np
 from fastlogit._validation import check_choice, labels_outside
 from fastlogit.io.files import InputError
 from fastlogit.io.readers import open_table
+from fastlogit.io.table import is_unnamed
 from fastlogit.scoring import first_invalid, invalid_rows, not_finite
 
 __all__ = ["TrainingTable", "choose_features", "label_classes", "targets_from_labels",
@@ -52,8 +53,10 @@ class TrainingTable:
 def choose_features(columns: Sequence[str], target: str, features: Sequence[str] | None,
                     exclude: Sequence[str] | None, label: str) -> list[str]:
     """The feature columns: ``features`` as given, or every column but the
-    target and the excluded ones.  Names must exist (checked by the caller's
-    reader) and not repeat; the target is never a feature."""
+    target, the excluded ones and the unnamed ones (an empty header field, such
+    as the index pandas' to_csv writes: ``fastlogit.io.table.is_unnamed``).
+    Names must exist (checked by the caller's reader) and not repeat; the
+    target is never a feature."""
     exclude = list(exclude or ())
     if features:
         if exclude:
@@ -68,7 +71,7 @@ def choose_features(columns: Sequence[str], target: str, features: Sequence[str]
         from fastlogit.io.table import missing_columns_message
 
         raise InputError(missing_columns_message(label, unknown, list(columns), "--exclude"))
-    chosen = [c for c in columns if c != target and c not in exclude]
+    chosen = [c for c in columns if c != target and c not in exclude and not is_unnamed(c)]
     if not chosen:
         raise InputError(f"{label} has no column besides the target {target!r}"
                          f"{' and the excluded ones' if exclude else ''} to train on")

@@ -130,3 +130,22 @@ def test_missing_value_markers_of_other_tools_are_missing_values(tmp_path, csv_e
     with open_table(tmp_path / "e.csv") as reader, pytest.raises(
             InputError, match=r"column 'y': '#DIV/0!' is not a number"):
         list(reader.chunks(10, [0, 1]))
+
+
+def test_the_index_column_pandas_writes_is_named_as_pandas_names_it_and_not_trained_on(
+        tmp_path, csv_engine):
+    # DataFrame.to_csv() writes its index as a first column with an empty header field
+    (tmp_path / "pd.csv").write_text(",x1,x2,label\n0,0.5,1.5,1\n1,-2.0,0.25,0\n2,3.0,-1.0,1\n",
+                                     encoding="utf-8")
+    with open_table(tmp_path / "pd.csv") as reader:
+        assert reader.columns == ["Unnamed: 0", "x1", "x2", "label"]
+    t = load_training_table(tmp_path / "pd.csv", "label")
+    assert t.features == ["x1", "x2"]
+    np.testing.assert_array_equal(t.X, [[0.5, 1.5], [-2.0, 0.25], [3.0, -1.0]])
+    # asked for by name, it is a feature like any other
+    t = load_training_table(tmp_path / "pd.csv", "label", features=["Unnamed: 0", "x1"])
+    np.testing.assert_array_equal(t.X[:, 0], [0, 1, 2])
+    # a name that is already taken is still a repeated name, not a silent rename
+    (tmp_path / "dup.csv").write_text("Unnamed: 1,,y\n1,2,3\n", encoding="utf-8")
+    with pytest.raises(InputError, match="repeats a column name"):
+        open_table(tmp_path / "dup.csv")

@@ -5,7 +5,9 @@ record batches (multi-threaded C++, a fraction of the cost of Python
 parsing); without it, blocks of lines go through ``numpy.loadtxt``.  Both
 engines read the same files the same way:
 
-* a first line that is not all numbers is the header of column names;
+* a first line that is not all numbers is the header of column names; an
+  empty one (the index column pandas' ``to_csv`` writes) is ``"Unnamed: i"``,
+  as pandas names it, and is no feature unless named (``is_unnamed``);
 * the text is read as Excel and other tools save it (:class:`TextFormat`):
   UTF-8 with or without a byte-order mark (Excel's "CSV UTF-8"), UTF-16 with
   one (Excel's "Unicode Text"), or Windows-1252 (Excel's "CSV (Comma
@@ -36,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from fastlogit.io.files import InputError, suffix_of
-from fastlogit.io.table import TableReader, arrow_to_numpy, default_names
+from fastlogit.io.table import TableReader, arrow_to_numpy, default_names, unnamed_column
 
 __all__ = ["CsvReader", "TextFormat", "have_pyarrow_csv"]
 
@@ -194,9 +196,7 @@ class CsvReader(TableReader):
             self.named, self.columns = False, default_names(len(first))
             self.header_lines = 0
         except ValueError:
-            names = [f.strip() for f in first]
-            if any(not n for n in names):
-                raise InputError(f"{label}: the header line has an empty column name") from None
+            names = [f.strip() or unnamed_column(i) for i, f in enumerate(first)]
             if len(set(names)) != len(names):
                 raise InputError(f"{label}: the header line repeats a column name") from None
             self.named, self.columns = True, names

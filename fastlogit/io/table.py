@@ -1,6 +1,7 @@
 """What every table reader is: blocks of rows of named numeric columns."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -10,7 +11,7 @@ from fastlogit._validation import working_dtype
 from fastlogit.io.files import InputError
 
 __all__ = ["TableReader", "arrow_to_numpy", "as_block", "check_numeric_dtype", "default_names",
-           "missing_columns_message"]
+           "is_unnamed", "missing_columns_message", "unnamed_column"]
 
 
 class TableReader:
@@ -117,6 +118,23 @@ def missing_columns_message(label: str, missing: Sequence[str], columns: Sequenc
 
 def default_names(n: int) -> list[str]:
     return [str(i) for i in range(n)]
+
+
+# A header field left empty -- above all the index column that pandas' to_csv writes by
+# default -- is called as pandas calls it when reading the file back ("Unnamed: 0"), so
+# the same file has the same column names in both.  Such a column is data nobody named:
+# it is never a feature unless asked for by name (training_table.choose_features).
+_UNNAMED = re.compile(r"Unnamed: \d+$")
+
+
+def unnamed_column(index: int) -> str:
+    """The name of the column at ``index`` whose header field is empty."""
+    return f"Unnamed: {index}"
+
+
+def is_unnamed(name: str) -> bool:
+    """Whether ``name`` is one :func:`unnamed_column` gives (or pandas gave before)."""
+    return _UNNAMED.match(name) is not None
 
 
 def check_numeric_dtype(dtype, where: str) -> np.dtype:
