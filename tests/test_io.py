@@ -171,7 +171,7 @@ def test_open_table_problems(tmp_path):
     with pytest.raises(InputError, match="is a folder"):
         open_table(tmp_path)
     (tmp_path / "x.xlsx").write_text("1")
-    with pytest.raises(InputError, match="unknown format '.xlsx'"):
+    with pytest.raises(InputError, match="unknown format '.xlsx'.* save the sheet as CSV"):
         open_table(tmp_path / "x.xlsx")
     (tmp_path / "e.npy").write_bytes(b"")
     with pytest.raises(InputError, match="is empty"):

@@ -22,6 +22,11 @@ from fastlogit.io.table import TableReader, arrow_to_numpy, check_numeric_dtype
 __all__ = ["READ_SUFFIXES", "ParquetReader", "open_table"]
 
 READ_SUFFIXES = (".npy", ".npz", ".csv", ".tsv", ".txt", ".parquet", ".pq")
+# Spreadsheet workbooks are not read; what to save them as instead.
+SAVE_AS_HINTS = dict.fromkeys(
+    (".xlsx", ".xlsm", ".xls", ".xlsb", ".ods", ".numbers"),
+    " (a spreadsheet workbook: save the sheet as CSV, e.g. Excel's \"CSV UTF-8\" or "
+    "\"CSV\", which are read as saved, decimal commas included)")
 
 
 class ParquetReader(TableReader):
@@ -139,8 +144,9 @@ def open_table(path: str | os.PathLike, what: str = "INPUT") -> TableReader:
         raise InputError(f"{name} is not readable (permission denied)")
     suffix = suffix_of(path)
     if suffix not in READERS:
+        hint = SAVE_AS_HINTS.get(suffix, "")
         raise InputError(f"{name}: unknown format {suffix or '(no suffix)'!r}; "
-                         f"expected one of {', '.join(READ_SUFFIXES)}")
+                         f"expected one of {', '.join(READ_SUFFIXES)}{hint}")
     if info.st_size == 0:
         raise InputError(f"{name} is empty (0 bytes)")
     return READERS[suffix](path, name)
