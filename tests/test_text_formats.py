@@ -149,3 +149,12 @@ def test_the_index_column_pandas_writes_is_named_as_pandas_names_it_and_not_trai
     (tmp_path / "dup.csv").write_text("Unnamed: 1,,y\n1,2,3\n", encoding="utf-8")
     with pytest.raises(InputError, match="repeats a column name"):
         open_table(tmp_path / "dup.csv")
+
+
+def test_empty_trailing_columns_excel_leaves_are_no_features(tmp_path, csv_engine):
+    # cells once formatted, now empty: Excel writes their separators on every line
+    (tmp_path / "t.csv").write_text("x1;x2;label;;\r\n1,5;2;1;;\r\n2;3;0;;\r\n4;1;1;;\r\n",
+                                    encoding="utf-8")
+    t = load_training_table(tmp_path / "t.csv", "label")
+    assert t.features == ["x1", "x2"]
+    np.testing.assert_array_equal(t.X, [[1.5, 2.0], [2.0, 3.0], [4.0, 1.0]])
