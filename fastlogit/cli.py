@@ -290,7 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", parents=[common], help="fit a model to a table, write model.json",
                            description="Fit a logistic-regression model to DATA and write it as JSON.")
-    train.add_argument("data", metavar="DATA", help="training table: .csv, .tsv, .txt, .parquet, .npy or .npz")
+    train.add_argument("data", metavar="DATA",
+                       help="training table: .csv, .tsv, .txt, .parquet, .npy or .npz")
     train.add_argument("--target", required=True, metavar="COLUMN",
                        help="the column to predict: 0/1 (or probabilities), or any two labels "
                             "with --positive (for tables without names: its index, e.g. 3)")

@@ -161,7 +161,8 @@ def check_invalid_rows(table: np.ndarray, names: Sequence[str], label: str, row_
         return None
     if on_invalid == "error":
         i, j = first_invalid(table)
-        raise InputError(f"{label} {row_label(i)}, column {names[j]!r}: {not_finite(float(table[i, j]))} "
+        raise InputError(f"{label} {row_label(i)}, column {names[j]!r}: "
+                         f"{not_finite(float(table[i, j]))} "
                          f"(--on-invalid skip to leave such rows out)")
     return bad
 

@@ -186,7 +186,8 @@ class CsvReader(TableReader):
                 # Physical lines up to the header (blank lines before it included).
                 header_lines = lines.line_num
         except UnicodeDecodeError:
-            raise InputError(f"{label} is not {self.text.encoding_name} text near its start") from None
+            raise InputError(f"{label} is not {self.text.encoding_name} text "
+                             f"near its start") from None
         except csv.Error as exc:
             raise InputError(f"{label}: {exc}") from None
         if first is None:
@@ -259,7 +260,8 @@ class CsvReader(TableReader):
             try:
                 table = pc.read_csv(
                     self.path,
-                    read_options=pc.ReadOptions(column_names=self.columns, skip_rows=self.header_lines,
+                    read_options=pc.ReadOptions(column_names=self.columns,
+                                                skip_rows=self.header_lines,
                                                 encoding=self.text.arrow_encoding),
                     parse_options=pc.ParseOptions(delimiter=self.delimiter),
                     convert_options=pc.ConvertOptions(column_types={name: pa.string()},

@@ -98,7 +98,8 @@ class ParquetReader(TableReader):
         self._file.close()
 
 
-READERS = {".npy": NpyReader, ".npz": NpzReader, ".csv": CsvReader, ".tsv": CsvReader, ".txt": CsvReader,
+READERS = {".npy": NpyReader, ".npz": NpzReader,
+           ".csv": CsvReader, ".tsv": CsvReader, ".txt": CsvReader,
            ".parquet": ParquetReader, ".pq": ParquetReader}
 
 
