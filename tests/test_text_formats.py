@@ -158,3 +158,17 @@ def test_empty_trailing_columns_excel_leaves_are_no_features(tmp_path, csv_engin
     t = load_training_table(tmp_path / "t.csv", "label")
     assert t.features == ["x1", "x2"]
     np.testing.assert_array_equal(t.X, [[1.5, 2.0], [2.0, 3.0], [4.0, 1.0]])
+
+
+@pytest.mark.parametrize("header", [True, False])
+def test_excel_sep_hint_line_names_the_delimiter_and_is_no_row(tmp_path, csv_engine, header):
+    head = "x|y|label\r\n" if header else ""
+    # '|' is no delimiter the first lines would give: only the hint names it
+    (tmp_path / "s.csv").write_text("sep=|\r\n" + head + "1,5|2|1\r\n\r\n2|0,25|0\r\n",
+                                    encoding="utf-8")
+    reader, table = _read(tmp_path / "s.csv", columns=[0, 1, 2], chunk_rows=1)
+    assert (reader.text.delimiter, reader.text.decimal_comma, reader.named) == ("|", True, header)
+    np.testing.assert_array_equal(table, [[1.5, 2.0, 1.0], [2.0, 0.25, 0.0]])
+    with open_table(tmp_path / "s.csv") as reader:
+        assert reader.read_labels(2).tolist() == ["1", "0"]
+        assert reader.row_label(1) == f"row 2 (line {5 if header else 4})"

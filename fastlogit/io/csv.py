@@ -13,7 +13,8 @@ engines read the same files the same way:
   one (Excel's "Unicode Text"), or Windows-1252 (Excel's "CSV (Comma
   delimited)" on Western-European Windows) when the start of the file is not
   UTF-8; fields separated by ``;``, tab or ``,`` (found from the first lines;
-  ``.tsv`` is always tab), and with ``;`` or tab, a decimal comma (``0,5``);
+  ``.tsv`` is always tab; a first line ``sep=X``, which Excel writes and
+  honours, names it), and with ``;`` or tab, a decimal comma (``0,5``);
 * an empty field is a missing value (NaN), and so are the markers other tools
   write for one (MISSING: Excel's ``#N/A``, R's ``NA``, ``NULL`` from SQL
   exports); blank lines carry no row;
@@ -107,18 +108,24 @@ class TextFormat:
     encoding: str          # a Python codec name
     delimiter: str
     decimal_comma: bool    # numbers are written 0,5 (fields separated by ';' or tab)
+    sep_hint: bool = False  # the first line is Excel's "sep=X", which names the delimiter
 
     @classmethod
     def of(cls, path: Path, label: str) -> "TextFormat":
         encoding = _sniff_encoding(path, label)
         with open(path, newline="", encoding=encoding, errors="replace") as fh:
             lines = [line for line in itertools.islice(fh, 10 * SAMPLE_LINES) if line.strip()]
-        lines = lines[:SAMPLE_LINES]
-        delimiter = "\t" if suffix_of(path) == ".tsv" else _sniff_delimiter(lines)
+        hint = lines[0].rstrip("\r\n") if lines else ""
+        sep_hint = len(hint) == 5 and hint.startswith("sep=")
+        lines = lines[1:SAMPLE_LINES + 1] if sep_hint else lines[:SAMPLE_LINES]
+        if sep_hint:
+            delimiter = hint[4]
+        else:
+            delimiter = "\t" if suffix_of(path) == ".tsv" else _sniff_delimiter(lines)
         decimal_comma = delimiter != "," and any(
             _DECIMAL_COMMA.match(field) for fields in csv.reader(lines, delimiter=delimiter)
             for field in fields)
-        return cls(encoding, delimiter, decimal_comma)
+        return cls(encoding, delimiter, decimal_comma, sep_hint)
 
     @property
     def encoding_name(self) -> str:
@@ -182,8 +189,12 @@ class CsvReader(TableReader):
         try:
             with open(path, newline="", encoding=self.text.encoding) as fh:
                 lines = csv.reader(fh, delimiter=self.delimiter)
-                first = next((fields for fields in lines if not _is_blank(fields)), None)
-                # Physical lines up to the header (blank lines before it included).
+                rows = (fields for fields in lines if not _is_blank(fields))
+                if self.text.sep_hint:
+                    next(rows)
+                # Physical lines up to the hint, then up to the header (blank lines included).
+                hint_lines = lines.line_num
+                first = next(rows, None)
                 header_lines = lines.line_num
         except UnicodeDecodeError:
             raise InputError(f"{label} is not {self.text.encoding_name} text "
@@ -195,13 +206,15 @@ class CsvReader(TableReader):
         try:
             [self.text.number(f) for f in first]
             self.named, self.columns = False, default_names(len(first))
-            self.header_lines = 0
+            self.header_lines = hint_lines
         except ValueError:
             names = [f.strip() or unnamed_column(i) for i, f in enumerate(first)]
             if len(set(names)) != len(names):
                 raise InputError(f"{label}: the header line repeats a column name") from None
             self.named, self.columns = True, names
             self.header_lines = header_lines
+        # Lines with text before the first row: Excel's "sep=" hint, the header.
+        self.preamble = int(self.text.sep_hint) + int(self.named)
 
     # -- the exact (slow) path: line numbers, fields, values ---------------
 
@@ -209,13 +222,13 @@ class CsvReader(TableReader):
         """(line number, fields) of every data row, blank lines skipped."""
         with open(self.path, newline="", encoding=self.text.encoding) as fh:
             reader = csv.reader(fh, delimiter=self.delimiter)
-            header_left = self.named
+            preamble_left = self.preamble
             try:
                 for fields in reader:
                     if _is_blank(fields):
                         continue
-                    if header_left:
-                        header_left = False
+                    if preamble_left:
+                        preamble_left -= 1
                         continue
                     yield reader.line_num, fields
             except UnicodeDecodeError:
@@ -339,7 +352,7 @@ class CsvReader(TableReader):
         """Blocks parsed by NumPy, the first ``skip`` data rows left out."""
         n_fields = len(self.columns)
         with open(self.path, newline="", encoding=self.text.encoding) as fh:
-            header_left = self.named
+            preamble_left = self.preamble
             while True:
                 try:
                     lines = list(itertools.islice(fh, chunk_rows))
@@ -349,8 +362,9 @@ class CsvReader(TableReader):
                     return
                 # Blank lines (a trailing one, say) carry no row.
                 lines = [line for line in lines if line.strip()]
-                if header_left and lines:
-                    lines, header_left = lines[1:], False
+                if preamble_left:
+                    take = min(preamble_left, len(lines))
+                    lines, preamble_left = lines[take:], preamble_left - take
                 if skip:
                     lines, skip = lines[skip:], max(skip - len(lines), 0)
                 if not lines:
