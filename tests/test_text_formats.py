@@ -109,12 +109,24 @@ def test_a_decimal_comma_after_the_sampled_lines_is_named(tmp_path, csv_engine):
         list(reader.chunks(8, [0, 1]))
 
 
-def test_text_that_stops_being_utf8_names_the_line(tmp_path, csv_engine):
-    rows = "".join(f"{i},{i}\n" for i in range(8000)).encode()    # past the 64 KB sample
-    (tmp_path / "mixed.csv").write_bytes(b"x,y\n" + rows + b"\xe9,1\n")
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
+def test_text_that_stops_being_utf8_names_the_exact_line(tmp_path, csv_engine, newline):
+    rows = "".join(f"{i},{i}{newline}" for i in range(12000)).encode()  # past the 64 KB sample
+    (tmp_path / "mixed.csv").write_bytes(f"x,y{newline}".encode() + rows + b"caf\xe9,1\n")
     with open_table(tmp_path / "mixed.csv") as reader, pytest.raises(
-            InputError, match=r"not UTF-8 text"):
+            InputError, match=r"mixed.csv' line 12002: b'\\xe9' is not UTF-8 text"):
         list(reader.chunks(1000, [0, 1]))
+
+
+def test_utf16_with_a_broken_character_names_the_line(tmp_path, csv_engine):
+    text = "x\ty\r\n" + "".join(f"{i}\t{i}\r\n" for i in range(20000))
+    data = text.encode("utf-16") + "7\t".encode("utf-16-le") + b"\x00\xd8" + "1\r\n".encode("utf-16-le")
+    (tmp_path / "u.txt").write_bytes(data)                # a lone surrogate on line 20002
+    with open_table(tmp_path / "u.txt") as reader:
+        with pytest.raises(InputError, match=r"u.txt' line 20002: .* is not UTF-16 text"):
+            list(reader.chunks(5000, [0, 1]))
+        with pytest.raises(InputError, match=r"u.txt' line 20002: .* is not UTF-16 text"):
+            reader.read_labels(1)
 
 
 def test_missing_value_markers_of_other_tools_are_missing_values(tmp_path, csv_engine):

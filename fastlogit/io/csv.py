@@ -52,6 +52,7 @@ SAMPLE_LINES = 20
 # R and pandas (NA), and SQL exports (NULL) write for a missing value.  Excel's other error
 # values (#DIV/0!, #VALUE!) are not missing values but errors, and are reported as such.
 MISSING = ("", "NA", "N/A", "#N/A", "NULL", "null")
+_LINE_END = re.compile(r"\r\n|\r|\n")   # as the csv module counts lines
 # A number written with a decimal comma: 0,5  -1,25e-3  ,5
 _DECIMAL_COMMA = re.compile(r"\s*[+-]?\d*,\d+(?:[eE][+-]?\d+)?\s*$")
 
@@ -135,6 +136,31 @@ class TextFormat:
     def arrow_encoding(self) -> str:
         return "utf8" if self.encoding == UTF8 else self.encoding
 
+    def undecodable(self, path: Path, label: str) -> InputError:
+        """The error for a file that stops being text in its encoding past the sample that
+        chose it: the exact line and bytes (the csv module reads ahead, so the line it had
+        reached is not the one).  Decodes the file again from the start; only ever on the
+        way to an error."""
+        decoder = codecs.getincrementaldecoder(self.encoding)()
+        ends, after_cr = 0, False           # line ends so far; did the text end in '\r'?
+
+        def count(text: str) -> None:
+            nonlocal ends, after_cr
+            ends += len(_LINE_END.findall(text)) - (after_cr and text.startswith("\n"))
+            after_cr = text.endswith("\r") if text else after_cr
+
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(SAMPLE_BYTES), b""):
+                pending = len(getattr(decoder, "buffer", b""))
+                try:
+                    count(decoder.decode(chunk))
+                except UnicodeDecodeError as exc:
+                    count(decoder.decode(chunk[:max(exc.start - pending, 0)]))
+                    return InputError(f"{label} line {ends + 1}: {exc.object[exc.start:exc.end]!r} "
+                                      f"is not {self.encoding_name} text (the file's start is; "
+                                      f"save the whole file in one encoding)")
+        return InputError(f"{label} is not {self.encoding_name} text")
+
     def number(self, text: str) -> float:
         """A field as a float; an empty field or a MISSING marker is a missing value (NaN).
         With a decimal comma a '.' is refused, never guessed: Excel writes digit grouping
@@ -197,8 +223,7 @@ class CsvReader(TableReader):
                 first = next(rows, None)
                 header_lines = lines.line_num
         except UnicodeDecodeError:
-            raise InputError(f"{label} is not {self.text.encoding_name} text "
-                             f"near its start") from None
+            raise self.text.undecodable(path, label) from None
         except csv.Error as exc:
             raise InputError(f"{label}: {exc}") from None
         if first is None:
@@ -232,8 +257,7 @@ class CsvReader(TableReader):
                         continue
                     yield reader.line_num, fields
             except UnicodeDecodeError:
-                raise InputError(f"{self.label} near line {reader.line_num + 1}: "
-                                 f"not {self.text.encoding_name} text") from None
+                raise self.text.undecodable(self.path, self.label) from None
             except csv.Error as exc:
                 raise InputError(f"{self.label} line {reader.line_num}: {exc}") from None
 
@@ -281,6 +305,8 @@ class CsvReader(TableReader):
                                                       include_columns=[name]))
             except pa.ArrowException as exc:
                 raise self._fail([], " ".join(str(exc).split())[:200]) from None
+            except UnicodeDecodeError:     # pyarrow transcodes other encodings with Python's codecs
+                raise self.text.undecodable(self.path, self.label) from None
             values = table.column(0).to_numpy(zero_copy_only=False)
         else:
             values = np.array([fields[column] if column < len(fields) else ""
@@ -340,6 +366,8 @@ class CsvReader(TableReader):
             return
         except pa.ArrowException as exc:
             detail = " ".join(str(exc).split())[:200]
+        except UnicodeDecodeError:         # pyarrow transcodes other encodings with Python's codecs
+            raise self.text.undecodable(self.path, self.label) from None
         # pyarrow refused the text.  A real problem is named exactly; text that
         # only pyarrow refuses (a line of spaces, say) is read on by NumPy from
         # the first row not yet handed out.
@@ -357,7 +385,7 @@ class CsvReader(TableReader):
                 try:
                     lines = list(itertools.islice(fh, chunk_rows))
                 except UnicodeDecodeError:
-                    raise self._fail(columns, f"not {self.text.encoding_name} text") from None
+                    raise self.text.undecodable(self.path, self.label) from None
                 if not lines:
                     return
                 # Blank lines (a trailing one, say) carry no row.
