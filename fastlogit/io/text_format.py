@@ -80,7 +80,7 @@ class TextFormat:
 
     encoding: str          # a Python codec name
     delimiter: str
-    decimal_comma: bool    # numbers are written 0,5 (fields separated by ';' or tab)
+    decimal_comma: bool    # numbers are written 0,5 (a delimiter other than ',')
     sep_hint: bool = False  # the first line is Excel's "sep=X", which names the delimiter
 
     @classmethod
