@@ -65,7 +65,6 @@ class CsvReader(TableReader):
             raise ValueError(f"engine must be 'pyarrow', 'numpy' or None; got {engine!r}")
         self.engine = engine
         self.text = TextFormat.of(path, label)
-        self.delimiter = self.text.delimiter
         try:
             with open(path, newline="", encoding=self.text.encoding) as fh:
                 lines = csv.reader(fh, delimiter=self.delimiter)
@@ -94,6 +93,10 @@ class CsvReader(TableReader):
             self.header_lines = header_lines
         # Lines with text before the first row: Excel's "sep=" hint, the header.
         self.preamble = int(self.text.sep_hint) + int(self.named)
+
+    @property
+    def delimiter(self) -> str:
+        return self.text.delimiter
 
     # -- the exact (slow) path: line numbers, fields, values ---------------
 
