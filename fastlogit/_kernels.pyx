@@ -89,6 +89,8 @@ cdef extern from "fl_math.h" nogil:
 
 cdef extern from "fl_losses.h" nogil:
     void fl_sum(const double *v, Py_ssize_t n, double *total)
+    # acc[q] += x[q] (q < n), Neumaier-compensated in comp: _neumaier_add over a vector.
+    void fl_neumaier_add(double *acc, double *comp, const double *x, Py_ssize_t n)
     # Labels outside [0, 1] in a block (NaN counts): the one label check of the C loops.
     double fl_count_bad_labels(const double *y, Py_ssize_t m)
 

@@ -73,7 +73,7 @@ cdef inline void _newton_chunk(NewtonJob *j, const data_t *X, const label_t *y, 
     cdef double *P = zv + j.vec
     cdef double *S = P + rows * ld
     cdef double *pc = j.part + c * j.width
-    cdef Py_ssize_t blk, start, k, q
+    cdef Py_ssize_t blk, start, k
     for blk in range(_chunk_start(c, j.n_blocks, j.n_chunks),
                      _chunk_start(c + 1, j.n_blocks, j.n_chunks)):
         start = blk * rows
@@ -82,8 +82,7 @@ cdef inline void _newton_chunk(NewtonJob *j, const data_t *X, const label_t *y, 
                              zv, yv, lv, rv, hv, g, &pc[4])
         _neumaier_add(&pc[0], &pc[1], _block_sum(lv, k))
         _neumaier_add(&pc[2], &pc[3], _block_sum(rv, k))
-        for q in range(n):
-            _neumaier_add(&pc[8 + q], &pc[8 + n + q], g[q])
+        fl_neumaier_add(&pc[8], &pc[8 + n], g, n)
         if data_t is double:
             fln_pack_d(X + start * j.rs if j.cs == 1 else X + start, j.rs, j.cs, n, k, hv,
                        ld, P, S)

@@ -66,3 +66,71 @@ def test_pipelined_gradient_adds_rows_in_row_order(n, dtype):
         g = g + r[i] * X[i].astype(np.float64)
     _, dW, _, _ = _kernels.cost_and_gradients(X, w, 0.1, y, sw, True, 1)
     np.testing.assert_array_equal(dW, g)
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n", [1, 3, 8, 9, 37, 500])
+def test_zero_w_sweep_gives_the_fused_bits(n, dtype, order):
+    # A fit's first pass (W = 0) skips the dot products (zero_w): every score is 0 + b, as
+    # the dots give for finite X, so loss, gradient and label count are those of the fused
+    # pass bit for bit, weighted or not, on any thread count, b = -0 included.
+    m = 3 * int(_kernels.rows_per_block(n, np.dtype(dtype).itemsize)) + 5
+    rng = np.random.default_rng(n * 7 + (order == "F"))
+    X = np.asarray((rng.standard_normal((m, n)) * 10.0 ** rng.uniform(-3, 3, n)).astype(dtype),
+                   order=order)
+    y = rng.choice([0.0, 1.0, 0.3, 2.0], m)
+    w = np.zeros(n)
+    for b in (0.7, -0.0, -35.0):
+        for sw in (np.empty(0), rng.random(m) * (rng.random(m) < 0.9)):
+            for threads in (1, 2):
+                fused = _kernels.cost_and_gradients(X, w, b, y, sw, True, threads, False)
+                sweep = _kernels.cost_and_gradients(X, w, b, y, sw, True, threads, True)
+                assert sweep[0] == fused[0] and sweep[2] == fused[2] and sweep[3] == fused[3]
+                np.testing.assert_array_equal(sweep[1], fused[1])
+                assert np.signbit(sweep[2]) == np.signbit(fused[2])
+
+
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan])
+def test_zero_w_sweep_keeps_a_non_finite_x_visible(bad):
+    # The sweep scores a row holding NaN or inf as b (the dots would give NaN), but its
+    # gradient terms r_i * x are still not finite: what fit's start check relies on.
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((300, 20))
+    X[123, 7] = bad
+    y = (rng.random(300) < 0.5).astype(np.float64)
+    for sw in (np.empty(0), np.where(np.arange(300) == 123, 0.0, 1.0)):
+        _, dW, _, _ = _kernels.cost_and_gradients(X, np.zeros(20), 0.2, y, sw, True, 1, True)
+        assert not np.isfinite(dW[7])
+
+
+def _neumaier(acc, comp, x):
+    t = acc + x
+    comp = comp + np.where(np.abs(acc) >= np.abs(x), (acc - t) + x, (x - t) + acc)
+    return t, comp
+
+
+def test_fold_of_block_gradients_is_neumaier_per_column():
+    # Each block's gradient sums are added to its chunk's partials with Neumaier's
+    # compensation (fl_neumaier_add, branch-free), and the chunks' compensated partials are
+    # combined with the same rule in chunk order.  More blocks than chunks, so chunks hold
+    # several blocks; rows of very different sizes, so |partial| < |block sum| (the other
+    # branch) happens.
+    n, rows = 9, int(_kernels.rows_per_block(9, 8))
+    m = 150 * rows
+    bounds = _kernels.reduction_chunks(m, n, 8)
+    assert len(bounds) - 1 < m // rows                  # some chunk holds several blocks
+    rng = np.random.default_rng(11)
+    X = rng.standard_normal((m, n)) * np.where(rng.random((m, 1)) < 0.5, 1e-8, 1e8)
+    w = rng.standard_normal(n) * 1e-9
+    y = (rng.random(m) < 0.5).astype(np.float64)
+    sw = np.empty(0)
+    out, out_c = np.zeros(n), np.zeros(n)
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        acc, comp = np.zeros(n), np.zeros(n)
+        for s in range(lo, hi, rows):          # a one-block call returns that block's sums
+            g = _kernels.cost_and_gradients(X[s:s + rows], w, 0.1, y[s:s + rows], sw, True, 1)[1]
+            acc, comp = _neumaier(acc, comp, g)
+        out, out_c = _neumaier(out, out_c, acc + comp)
+    _, dW, _, _ = _kernels.cost_and_gradients(X, w, 0.1, y, sw, True, 1)
+    np.testing.assert_array_equal(dW, out + out_c)

@@ -59,6 +59,30 @@ FL_INLINE void fl_sum_impl(const double *v, ptrdiff_t n, double *out)
 }
 FL_CLONES(fl_sum, (const double *v, ptrdiff_t n, double *out), (v, n, out))
 
+/* acc[q] += x[q] for q < n, with Neumaier's compensation in comp[q]: the operations of
+   _kernels.pyx's scalar _neumaier_add, in selects instead of branches so that the loop
+   vectorises.  The fused kernels fold each block's n gradient sums into their chunk's
+   partials with it; the scalar loop's branch on |acc| >= |x| is unpredictable there and cost
+   ~15 % of a cost_and_gradients pass at 500 features.  Same bits: where acc + x is finite the
+   same operations on the same values; where it is not, comp is left alone in effect (it is
+   void once the sum is inf or NaN, see _compensated) and the compensation is computed from
+   zeros, so that no inf - inf raises the invalid flag in a lane whose result is thrown away. */
+FL_INLINE void fl_neumaier_add_impl(double *FL_RESTRICT acc, double *FL_RESTRICT comp,
+                                    const double *FL_RESTRICT x, ptrdiff_t n)
+{
+    for (ptrdiff_t q = 0; q < n; q++) {
+        double a = acc[q], v = x[q], t = a + v;
+        int fin = fabs(t) <= 0x1.fffffffffffffp+1023;            /* false for NaN */
+        int a_big = fabs(a) >= fabs(v);
+        double big = fl_select(fin, fl_select(a_big, a, v), 0.0);
+        double small = fl_select(fin, fl_select(a_big, v, a), 0.0);
+        comp[q] += (big - fl_select(fin, t, 0.0)) + small;
+        acc[q] = t;
+    }
+}
+FL_CLONES(fl_neumaier_add, (double *FL_RESTRICT acc, double *FL_RESTRICT comp, const double *FL_RESTRICT x, ptrdiff_t n),
+          (acc, comp, x, n))
+
 /* The checks of the mean losses, counted in the kernels' own pass over each block: labels
    outside [0, 1] (NaN counts) and values outside [0, 1] (NaN does not: a NaN value gives a NaN
    loss).  Integer counts (exact, the same in every clone) over at most FL_BLK values; the
