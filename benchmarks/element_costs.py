@@ -13,7 +13,6 @@ is what a shared, noisy machine distorts least.  Needs gcc.
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import tempfile
 from pathlib import Path
