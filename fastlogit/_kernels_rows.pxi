@@ -340,6 +340,9 @@ def cost_and_gradients(const data_t[:, :] X, const double[::1] W, double b,
     job.b = b
     job.sample_weight = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
     job.with_loss = with_loss
+    for c in range(n if zero_w else 0):
+        if W[c] != 0.0:        # the sweep would silently score X . 0 + b
+            raise ValueError(f"zero_w=True needs W to be all zeros; W[{c}] is {W[c]!r}")
     job.zero_w = zero_w
     job.part = &part[0, 0]
     job.work = &work[0, 0]

@@ -91,6 +91,13 @@ def test_zero_w_sweep_gives_the_fused_bits(n, dtype, order):
                 assert np.signbit(sweep[2]) == np.signbit(fused[2])
 
 
+def test_zero_w_sweep_refuses_a_nonzero_w():
+    X, y = np.ones((4, 3)), np.ones(4)
+    with pytest.raises(ValueError, match=r"zero_w=True needs W to be all zeros; W\[1\] is 1e-300"):
+        _kernels.cost_and_gradients(X, np.array([0.0, 1e-300, 0.0]), 0.0, y, np.empty(0), True, 1,
+                                    True)
+
+
 @pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan])
 def test_zero_w_sweep_keeps_a_non_finite_x_visible(bad):
     # The sweep scores a row holding NaN or inf as b (the dots would give NaN), but its
