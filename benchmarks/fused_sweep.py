@@ -26,61 +26,45 @@ SOURCE = r"""
 #define FL_NO_DISPATCH 1
 #include "fl_rows.h"
 static double now(void){struct timespec t;clock_gettime(CLOCK_MONOTONIC,&t);return t.tv_sec+t.tv_nsec*1e-9;}
-#ifndef PF
-#define PF 2048
-#endif
-/* scores of 4 rows per sweep: each row keeps its 8 lanes (same bits) */
+/* The dots of 4 rows d0..d3 in one sweep over j, each row with its own 8 lanes and tail
+   (the order of fl_rows_scores_c: same bits). */
+#define DOT4_BEGIN \
+    fl_v4d a0={0},a1={0},b0={0},b1={0},c0={0},c1={0},e0={0},e1={0}; ptrdiff_t j=0; \
+    for(;j<n8;j+=8){ \
+      fl_v4d wa=fl_load4_f64(w+j), wb=fl_load4_f64(w+j+4); \
+      a0+=fl_load4_f64(d0+j)*wa; a1+=fl_load4_f64(d0+j+4)*wb; \
+      b0+=fl_load4_f64(d1+j)*wa; b1+=fl_load4_f64(d1+j+4)*wb; \
+      c0+=fl_load4_f64(d2+j)*wa; c1+=fl_load4_f64(d2+j+4)*wb; \
+      e0+=fl_load4_f64(d3+j)*wa; e1+=fl_load4_f64(d3+j+4)*wb;
+#define DOT4_END(TAIL) \
+    } \
+    double t0=0,t1=0,t2=0,t3=0; \
+    for(;j<n;j++){t0+=d0[j]*w[j];t1+=d1[j]*w[j];t2+=d2[j]*w[j];t3+=d3[j]*w[j]; TAIL} \
+    z[i]=(fl_sum_lanes_v4(a0,a1)+t0)+b; z[i+1]=(fl_sum_lanes_v4(b0,b1)+t1)+b; \
+    z[i+2]=(fl_sum_lanes_v4(c0,c1)+t2)+b; z[i+3]=(fl_sum_lanes_v4(e0,e1)+t3)+b;
+/* scores of 4 rows per sweep */
 static void scores4(const double *X, ptrdiff_t rs, ptrdiff_t n, const double *w, double b, ptrdiff_t k, double *z){
   const ptrdiff_t n8 = n - n % 8; ptrdiff_t i=0;
   for(;i+4<=k;i+=4){
     const double *d0=X+i*rs,*d1=d0+rs,*d2=d1+rs,*d3=d2+rs;
-    fl_v4d a0={0},a1={0},b0={0},b1={0},c0={0},c1={0},e0={0},e1={0};
-    ptrdiff_t j=0;
-    for(;j<n8;j+=8){
-      fl_v4d wa=fl_load4_f64(w+j), wb=fl_load4_f64(w+j+4);
-#ifdef SPF
-      __builtin_prefetch((const char*)(d0+j)+PF);__builtin_prefetch((const char*)(d1+j)+PF);__builtin_prefetch((const char*)(d2+j)+PF);__builtin_prefetch((const char*)(d3+j)+PF);
-#endif
-      a0+=fl_load4_f64(d0+j)*wa; a1+=fl_load4_f64(d0+j+4)*wb;
-      b0+=fl_load4_f64(d1+j)*wa; b1+=fl_load4_f64(d1+j+4)*wb;
-      c0+=fl_load4_f64(d2+j)*wa; c1+=fl_load4_f64(d2+j+4)*wb;
-      e0+=fl_load4_f64(d3+j)*wa; e1+=fl_load4_f64(d3+j+4)*wb;
-    }
-    double t0=0,t1=0,t2=0,t3=0;
-    for(;j<n;j++){t0+=d0[j]*w[j];t1+=d1[j]*w[j];t2+=d2[j]*w[j];t3+=d3[j]*w[j];}
-    z[i]=(fl_sum_lanes_v4(a0,a1)+t0)+b; z[i+1]=(fl_sum_lanes_v4(b0,b1)+t1)+b;
-    z[i+2]=(fl_sum_lanes_v4(c0,c1)+t2)+b; z[i+3]=(fl_sum_lanes_v4(e0,e1)+t3)+b;
+    DOT4_BEGIN
+    DOT4_END()
   }
   if(i<k) fl_rows_scores_c_f64(X+i*rs,rs,n,w,b,k-i,z+i);
 }
-/* fused: gradient of 4 old rows + scores of 4 new rows per sweep */
+/* fused: gradient of 4 old rows (g[j] gets them in row order) + scores of 4 new rows per sweep */
 static void fused44(const double *Xg, const double *r, ptrdiff_t kg, const double *Xd, const double *w, double b, ptrdiff_t kd, double *z, ptrdiff_t rs, ptrdiff_t n, double *FL_RESTRICT g){
   const ptrdiff_t n8 = n - n % 8; ptrdiff_t i=0;
   for(;i+4<=kg && i+4<=kd;i+=4){
     const double *d0=Xd+i*rs,*d1=d0+rs,*d2=d1+rs,*d3=d2+rs;
     const double *x0=Xg+i*rs,*x1=x0+rs,*x2=x1+rs,*x3=x2+rs;
     double r0=r[i],r1=r[i+1],r2=r[i+2],r3=r[i+3];
-    fl_v4d a0={0},a1={0},b0={0},b1={0},c0={0},c1={0},e0={0},e1={0};
-    ptrdiff_t j=0;
-    for(;j<n8;j+=8){
-      fl_v4d wa=fl_load4_f64(w+j), wb=fl_load4_f64(w+j+4);
-#ifdef SPF
-      __builtin_prefetch((const char*)(d0+j)+PF);__builtin_prefetch((const char*)(d1+j)+PF);__builtin_prefetch((const char*)(d2+j)+PF);__builtin_prefetch((const char*)(d3+j)+PF);
-#endif
-      a0+=fl_load4_f64(d0+j)*wa; a1+=fl_load4_f64(d0+j+4)*wb;
-      b0+=fl_load4_f64(d1+j)*wa; b1+=fl_load4_f64(d1+j+4)*wb;
-      c0+=fl_load4_f64(d2+j)*wa; c1+=fl_load4_f64(d2+j+4)*wb;
-      e0+=fl_load4_f64(d3+j)*wa; e1+=fl_load4_f64(d3+j+4)*wb;
+    DOT4_BEGIN
       fl_v4d ga=fl_load4_f64(g+j), gb=fl_load4_f64(g+j+4);
       ga=(((ga+r0*fl_load4_f64(x0+j))+r1*fl_load4_f64(x1+j))+r2*fl_load4_f64(x2+j))+r3*fl_load4_f64(x3+j);
       gb=(((gb+r0*fl_load4_f64(x0+j+4))+r1*fl_load4_f64(x1+j+4))+r2*fl_load4_f64(x2+j+4))+r3*fl_load4_f64(x3+j+4);
       memcpy(g+j,&ga,32); memcpy(g+j+4,&gb,32);
-    }
-    double t0=0,t1=0,t2=0,t3=0;
-    for(;j<n;j++){t0+=d0[j]*w[j];t1+=d1[j]*w[j];t2+=d2[j]*w[j];t3+=d3[j]*w[j];
-      g[j]=(((g[j]+r0*x0[j])+r1*x1[j])+r2*x2[j])+r3*x3[j];}
-    z[i]=(fl_sum_lanes_v4(a0,a1)+t0)+b; z[i+1]=(fl_sum_lanes_v4(b0,b1)+t1)+b;
-    z[i+2]=(fl_sum_lanes_v4(c0,c1)+t2)+b; z[i+3]=(fl_sum_lanes_v4(e0,e1)+t3)+b;
+    DOT4_END(g[j]=(((g[j]+r0*x0[j])+r1*x1[j])+r2*x2[j])+r3*x3[j];)
   }
   if(i<kg) fl_rows_gradient_c_f64(Xg+i*rs,rs,n,r+i,kg-i,g);
   if(i<kd) fl_rows_scores_c_f64(Xd+i*rs,rs,n,w,b,kd-i,z+i);
