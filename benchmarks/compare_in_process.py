@@ -16,7 +16,6 @@ import argparse
 import glob
 import importlib.util
 import time
-import types
 
 import numpy as np
 
@@ -31,20 +30,6 @@ def load_kernels(checkout: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def compatible(old):
-    """OLD's module with cost_and_gradients taking NEW's arguments (extra trailing ones
-    dropped when OLD does not know them), so that NEW's Python code can drive it."""
-    shim = types.SimpleNamespace(**{k: getattr(old, k) for k in dir(old) if not k.startswith("__")})
-
-    def cost_and_gradients(*args):
-        try:
-            return old.cost_and_gradients(*args)
-        except TypeError:
-            return old.cost_and_gradients(*args[:7])
-    shim.cost_and_gradients = cost_and_gradients
-    return shim
 
 
 def alternate(calls: int, **runs) -> dict[str, list[float]]:
@@ -106,7 +91,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=25, help="timed calls per build and case")
     args = parser.parse_args()
     new = train._kernels
-    old = compatible(load_kernels(args.old))
+    old = load_kernels(args.old)
     print(f"old: {args.old}; new: {new.__file__}; median / min in ms, one thread")
     (fits if args.fits else kernels)(old, new, args.calls)
 

@@ -154,7 +154,6 @@ cdef struct GradJob:
     double b
     const double *sample_weight   # NULL: unit weights
     bint with_loss
-    bint zero_w                # W is all zeros: every score is b (see _loss_gradient_block)
     # Partials per chunk: [loss, db, loss_c, db_c, bad, -, -, -, dW(n), dW_c(n)],
     # padded to a whole number of cache lines so chunks never share one.
     double *part
@@ -201,16 +200,10 @@ cdef inline void _loss_gradient_block(const data_t *X, Py_ssize_t rs, Py_ssize_t
                                       Py_ssize_t n, const double *w, double b, const label_t *y,
                                       const double *sample_weight, Py_ssize_t start, Py_ssize_t k,
                                       double *zv, double *yv, double *lv, double *rv, double *hv,
-                                      double *g, double *bad, bint zero_w=False) noexcept nogil:
+                                      double *g, double *bad) noexcept nogil:
     """One row block of the fused kernels: scores, per-example loss (into lv,
     unless NULL), residual (rv) and, for Newton, curvature (hv, unless NULL), all
     weighted, and g = the block's sum of r_i x_i.  Adds the bad-label count to bad.
-
-    zero_w (W all zeros, a fit's starting point): every score is 0 + b, the value the dot
-    products give for finite rows (0 * x = +-0, their sum +0), so the block is one sweep of
-    gradient rows, at the speed of reading X (the fused sweep costs ~1.35x that on wide rows).
-    A row with NaN or inf would score NaN, not b; its gradient terms (r_i * x) are NaN either
-    way, so a caller that checks the gradient for finiteness (training) still sees it.
 
     A C-ordered block goes through in sub-blocks of about SUB_BYTES of X, software-pipelined
     when rows are wide: the scores of sub-block 0, then for each sub-block s its residuals,
@@ -232,13 +225,6 @@ cdef inline void _loss_gradient_block(const data_t *X, Py_ssize_t rs, Py_ssize_t
     bad[0] += fl_count_bad_labels(yp, k)
     for i in range(n):
         g[i] = 0.0
-    if zero_w:
-        for i in range(k):
-            zv[i] = 0.0 + b              # +0 for b = -0, as the dot products give
-        _losses_residuals(zv, yp, sample_weight + start if sample_weight != NULL else NULL, k,
-                          lv, rv, hv)
-        _gradient_block(X, rs, cs, n, start, start + k, rv, g)
-        return
     if cs == 1 and n > FL_DOT_LANES:
         sub = max(8, FL_PIPE_SUB_BYTES // (n * <Py_ssize_t> sizeof(data_t)))
         ks = min(sub, k)
@@ -281,7 +267,7 @@ cdef inline void _grad_chunk(GradJob *j, const data_t *X, const label_t *y, Py_s
         start = blk * j.rows
         k = min(j.rows, j.m - start)
         _loss_gradient_block(X, j.rs, j.cs, n, j.w, j.b, y, j.sample_weight, start, k,
-                             zv, yv, lv if j.with_loss else NULL, rv, NULL, g, &pc[4], j.zero_w)
+                             zv, yv, lv if j.with_loss else NULL, rv, NULL, g, &pc[4])
         if j.with_loss:
             _neumaier_add(&pc[0], &pc[2], _block_sum(lv, k))
         _neumaier_add(&pc[1], &pc[3], _block_sum(rv, k))
@@ -305,14 +291,12 @@ cdef void _grad_task(void *ctx, Py_ssize_t c, int worker) noexcept nogil:
 
 def cost_and_gradients(const data_t[:, :] X, const double[::1] W, double b,
                        const label_t[::1] y, const double[::1] sample_weight,
-                       bint with_loss, int n_threads, bint zero_w=False):
+                       bint with_loss, int n_threads):
     """Weighted sums over rows of (loss_i, r_i x_i, r_i), r_i = sigmoid(z_i) - y_i.
 
     Returns (loss_sum, grad_W_sum (n,), grad_b_sum, number of labels outside
     [0, 1]), float64 and unnormalised.
-    ``sample_weight`` empty means unit weights.  ``zero_w``: W is all zeros and the caller
-    takes every score as b (exact for finite X; see _loss_gradient_block): one sweep over X
-    instead of the fused one.
+    ``sample_weight`` empty means unit weights.
     """
     cdef GradJob job
     cdef Py_ssize_t m = X.shape[0], n = X.shape[1]
@@ -340,10 +324,6 @@ def cost_and_gradients(const data_t[:, :] X, const double[::1] W, double b,
     job.b = b
     job.sample_weight = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
     job.with_loss = with_loss
-    for c in range(n if zero_w else 0):
-        if W[c] != 0.0:        # the sweep would silently score X . 0 + b
-            raise ValueError(f"zero_w=True needs W to be all zeros; W[{c}] is {W[c]!r}")
-    job.zero_w = zero_w
     job.part = &part[0, 0]
     job.work = &work[0, 0]
     with nogil:

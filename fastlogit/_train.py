@@ -143,15 +143,11 @@ class _Objective:
     def split(self, theta: NDArray) -> tuple[NDArray, float]:
         return theta[: self.n], (float(theta[self.n]) if self.fit_intercept else 0.0)
 
-    def __call__(self, theta: NDArray, *, at_start: bool = False) -> tuple[float, NDArray]:
-        """J and its gradient at theta.  ``at_start``: theta is :meth:`start` (W = 0), so
-        the kernel takes every score as b and makes one plain sweep over X (exact for
-        finite X; a NaN or inf in X still gives a non-finite gradient, for
-        check_start_finite to report)."""
+    def __call__(self, theta: NDArray) -> tuple[float, NDArray]:
         W, b = self.split(theta)
         W = np.ascontiguousarray(W, dtype=np.float64)
         loss, dW, db, _ = _kernels.cost_and_gradients(
-            self.X, W, b, self.Y, self.sw, True, self.threads, at_start and not W.any())
+            self.X, W, b, self.Y, self.sw, True, self.threads)
         self.n_evals += 1
         self.n_passes += 1
         scale = 1.0 / self.weight_sum
@@ -455,7 +451,7 @@ def fit(X: ArrayLike, Y: ArrayLike, *, l2: float = 0.0, sample_weight: ArrayLike
     if solver == "newton":
         theta, J, grad, n_iter, message, converged = _newton(objective, theta, tol, max_iter)
     else:
-        J, grad = objective(theta, at_start=True)
+        J, grad = objective(theta)
         check_start_finite(J, grad, objective.X)
         budget = LBFGS_FIRST_EVALS if solver == "lbfgs-then-newton" else None
         theta, J, grad, n_iter, message, converged = lbfgs(

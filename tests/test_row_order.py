@@ -68,49 +68,6 @@ def test_pipelined_gradient_adds_rows_in_row_order(n, dtype):
     np.testing.assert_array_equal(dW, g)
 
 
-@pytest.mark.parametrize("order", ["C", "F"])
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("n", [1, 3, 8, 9, 37, 500])
-def test_zero_w_sweep_gives_the_fused_bits(n, dtype, order):
-    # A fit's first pass (W = 0) skips the dot products (zero_w): every score is 0 + b, as
-    # the dots give for finite X, so loss, gradient and label count are those of the fused
-    # pass bit for bit, weighted or not, on any thread count, b = -0 included.
-    m = 3 * int(_kernels.rows_per_block(n, np.dtype(dtype).itemsize)) + 5
-    rng = np.random.default_rng(n * 7 + (order == "F"))
-    X = np.asarray((rng.standard_normal((m, n)) * 10.0 ** rng.uniform(-3, 3, n)).astype(dtype),
-                   order=order)
-    y = rng.choice([0.0, 1.0, 0.3, 2.0], m)
-    w = np.zeros(n)
-    for b in (0.7, -0.0, -35.0):
-        for sw in (np.empty(0), rng.random(m) * (rng.random(m) < 0.9)):
-            for threads in (1, 2):
-                fused = _kernels.cost_and_gradients(X, w, b, y, sw, True, threads, False)
-                sweep = _kernels.cost_and_gradients(X, w, b, y, sw, True, threads, True)
-                assert sweep[0] == fused[0] and sweep[2] == fused[2] and sweep[3] == fused[3]
-                np.testing.assert_array_equal(sweep[1], fused[1])
-                assert np.signbit(sweep[2]) == np.signbit(fused[2])
-
-
-def test_zero_w_sweep_refuses_a_nonzero_w():
-    X, y = np.ones((4, 3)), np.ones(4)
-    with pytest.raises(ValueError, match=r"zero_w=True needs W to be all zeros; W\[1\] is 1e-300"):
-        _kernels.cost_and_gradients(X, np.array([0.0, 1e-300, 0.0]), 0.0, y, np.empty(0), True, 1,
-                                    True)
-
-
-@pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan])
-def test_zero_w_sweep_keeps_a_non_finite_x_visible(bad):
-    # The sweep scores a row holding NaN or inf as b (the dots would give NaN), but its
-    # gradient terms r_i * x are still not finite: what fit's start check relies on.
-    rng = np.random.default_rng(3)
-    X = rng.standard_normal((300, 20))
-    X[123, 7] = bad
-    y = (rng.random(300) < 0.5).astype(np.float64)
-    for sw in (np.empty(0), np.where(np.arange(300) == 123, 0.0, 1.0)):
-        _, dW, _, _ = _kernels.cost_and_gradients(X, np.zeros(20), 0.2, y, sw, True, 1, True)
-        assert not np.isfinite(dW[7])
-
-
 def _neumaier(acc, comp, x):
     t = acc + x
     comp = comp + np.where(np.abs(acc) >= np.abs(x), (acc - t) + x, (x - t) + acc)
